@@ -1,0 +1,59 @@
+# initns: every target has a one-line comment; `make help` lists them.
+GO       ?= go
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X initns/daemon.Version=$(VERSION) -X initns/client.Version=$(VERSION)
+BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar
+
+.PHONY: all init initns clean test bench fuzz demo install deps help
+
+all: bin/initns bin/init ## build the static binary (bin/initns) and bin/init, a link to it
+
+bin/initns: $(shell find . -name '*.go' -not -path './testdata/*') go.mod go.sum
+	$(BUILD) -o $@ .
+
+bin/init: bin/initns
+	ln -sf initns $@
+
+init: all ## the daemon's name for the same build
+
+initns: all ## the client's name for the same build
+
+clean: ## remove build output
+	rm -rf bin
+
+deps: ## install the Debian packages the tests, benchmarks and demo need (as root, idempotent)
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root to install: $$missing" >&2; exit 1; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+test: deps all ## run every test: unit, integration (real namespaces and cgroups) and the VM tests (QEMU)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+bench: deps all ## benchmarks beside the tools a user would otherwise use, printed as ratios
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+fuzz: ## run each fuzz target for a bounded time (FUZZTIME, default 30s)
+	@\
+	for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; \
+	done
+
+demo: deps ## see it work: boot a VM with initns as PID 1, create and run an instance (INTERACTIVE=1 to keep the console)
+	testdata/vm/demo.sh
+
+install: all ## install the binary and its init and initns links under DESTDIR/PREFIX/sbin
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 bin/initns $(DESTDIR)$(PREFIX)/sbin/initns
+	ln -sf initns $(DESTDIR)$(PREFIX)/sbin/init
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10

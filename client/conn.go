@@ -1,0 +1,61 @@
+package client
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+
+	"initns/daemon/api"
+)
+
+// Conn is a client-mode connection to the daemon.
+type Conn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// Dial connects to the daemon's socket.
+func Dial(socket string) (*Conn, error) {
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the init daemon at %s (is it running? --socket or INITNS_SOCKET name another): %w", socket, err)
+	}
+	return &Conn{c: c, r: bufio.NewReader(c)}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Do sends one request and waits for its final reply, passing progress
+// events to progress (which may be nil). A failed request is an *api.Error.
+func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.c.Write(append(data, '\n')); err != nil {
+		return nil, fmt.Errorf("send to daemon: %w", err)
+	}
+	for {
+		line, err := c.r.ReadBytes('\n')
+		if err != nil {
+			return nil, fmt.Errorf("daemon closed the connection: %w", err)
+		}
+		var rep api.Reply
+		if err := json.Unmarshal(line, &rep); err != nil {
+			// A peer refused by the daemon gets one plain error line.
+			return nil, &api.Error{Code: api.CodeFailed, Message: string(line[:len(line)-1])}
+		}
+		if rep.Progress != nil && progress != nil {
+			progress(*rep.Progress)
+		}
+		if !rep.Done {
+			continue
+		}
+		if rep.Error != "" {
+			return nil, &api.Error{Code: rep.Code, Message: rep.Error}
+		}
+		return rep.Result, nil
+	}
+}

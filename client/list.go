@@ -1,0 +1,70 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"initns/daemon/api"
+)
+
+func list(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) > 1 {
+		return usageErr{"ls: at most one argument: initns ls [image|instance]"}
+	}
+	res, err := send(c, api.Request{Cmd: "ls", Args: args})
+	if err != nil {
+		return named("ls", args, err)
+	}
+	if len(args) == 1 {
+		var names []string
+		if err := json.Unmarshal(res, &names); err != nil {
+			return err
+		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, names)
+		}
+		for _, n := range names {
+			fmt.Fprintln(c.App.Writer, n)
+		}
+		return nil
+	}
+	var l api.List
+	if err := json.Unmarshal(res, &l); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, l)
+	}
+	printTable(c.App.Writer, &l)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printTable(w io.Writer, l *api.List) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tSIZE\tCREATED")
+	for _, i := range l.Instances {
+		state := i.State
+		if i.Ended != "" && i.State == "stopped" {
+			state += " (" + i.Ended + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Image, size(i.Size), i.Created.Local().Format("2006-01-02 15:04"))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "IMAGE\tSIZE\tMODIFIED")
+	for _, i := range l.Images {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, size(i.Size), i.Modified.Local().Format("2006-01-02 15:04"))
+	}
+	tw.Flush()
+}

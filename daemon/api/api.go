@@ -1,0 +1,84 @@
+// Package api is the client mode of the daemon's socket: the JSON-lines
+// protocol the initns client speaks, beside the byte-for-byte compatibility
+// mode. A request is one JSON object on one line; its first byte, '{', tells
+// the modes apart (a compatibility request starts with a verb). The daemon
+// answers with zero or more progress events and then one final result, each
+// one JSON object on one line. Several requests may follow on a connection.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// MaxLine bounds a request line in either mode.
+const MaxLine = 4096
+
+// Request is one client-mode request.
+type Request struct {
+	Cmd     string        `json:"cmd"`               // the command: new, rm, run, stop, ls, seed, commit, reboot, poweroff, version, help
+	Args    []string      `json:"args,omitempty"`    // its positional arguments
+	Kill    bool          `json:"kill,omitempty"`    // stop: kill at once
+	Timeout time.Duration `json:"timeout,omitempty"` // stop: graceful timeout (0: the daemon's default)
+}
+
+// Reply is one line of the answer: either a progress event (Progress set)
+// or the final result (Done set).
+type Reply struct {
+	Progress *Progress       `json:"progress,omitempty"`
+	Done     bool            `json:"done,omitempty"`
+	Error    string          `json:"error,omitempty"` // empty on success
+	Code     Code            `json:"code,omitempty"`  // class of the error
+	Result   json.RawMessage `json:"result,omitempty"`
+}
+
+// Progress is how far a long operation has come.
+type Progress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"` // -1 when unknown
+}
+
+// Code classifies an error so clients can choose an exit status.
+type Code string
+
+// Error classes.
+const (
+	CodeFailed Code = "failed" // the operation failed (exit 1)
+	CodeUsage  Code = "usage"  // unknown command or wrong arguments (exit 2)
+)
+
+// Error is a failed request as the client sees it.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrUsage marks a usage error on either side.
+var ErrUsage = errors.New("usage")
+
+// Instance is one row of `ls`.
+type Instance struct {
+	Name    string    `json:"name"`
+	State   string    `json:"state"` // stopped, running, frozen
+	Image   string    `json:"image"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+	Pid     int       `json:"pid,omitempty"`   // host pid of its init while running or frozen
+	Ended   string    `json:"ended,omitempty"` // how its last boot ended
+}
+
+// Image is one image of `ls`.
+type Image struct {
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+}
+
+// List is the result of `ls`.
+type List struct {
+	Instances []Instance `json:"instances"`
+	Images    []Image    `json:"images"`
+}

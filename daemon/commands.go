@@ -1,0 +1,293 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"initns/daemon/api"
+	"initns/store"
+)
+
+// call is one request, from either mode.
+type call struct {
+	ctx      context.Context
+	args     []string
+	kill     bool
+	timeout  time.Duration
+	progress store.Progress
+}
+
+// command is one verb of the socket.
+type command struct {
+	min, max int    // number of arguments
+	usage    string // for help and usage errors
+	run      func(d *Daemon, c *call) (any, error)
+	debug    bool // only with --debug / initns.debug=1
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"new":      {2, 2, "new NAME IMAGE", (*Daemon).cmdNew, false},
+		"rm":       {1, 1, "rm NAME", (*Daemon).cmdRm, false},
+		"run":      {1, 1, "run NAME", (*Daemon).cmdRun, false},
+		"stop":     {1, 1, "stop NAME", (*Daemon).cmdStop, false},
+		"ls":       {0, 1, "ls [image|instance]", (*Daemon).cmdLs, false},
+		"seed":     {2, 2, "seed DIR IMAGE", (*Daemon).cmdSeed, false},
+		"commit":   {2, 2, "commit NAME IMAGE", (*Daemon).cmdCommit, false},
+		"reboot":   {0, 0, "reboot", (*Daemon).cmdReboot, false},
+		"poweroff": {0, 0, "poweroff", (*Daemon).cmdPoweroff, false},
+		"help":     {0, 0, "help", (*Daemon).cmdHelp, false},
+		"version":  {0, 0, "version", (*Daemon).cmdVersion, false},
+		// debug-panic proves in tests that a panicking handler does not take
+		// the daemon (PID 1) down.
+		"debug-panic": {0, 0, "debug-panic", func(*Daemon, *call) (any, error) { panic("debug-panic requested") }, true},
+	}
+}
+
+// Version is the daemon's version, set at link time.
+var Version = "dev"
+
+func (d *Daemon) cmdNew(c *call) (any, error) {
+	name, image := c.args[0], c.args[1]
+	if err := d.claim(name, "new"); err != nil {
+		return nil, err
+	}
+	defer d.release(name)
+	return nil, d.store.New(c.ctx, name, image, c.progress)
+}
+
+func (d *Daemon) cmdRm(c *call) (any, error) {
+	name := c.args[0]
+	// The check and the claim happen under life, so a run cannot boot the
+	// instance between them.
+	d.life.Lock()
+	if b := d.current(); b != nil && b.name == name {
+		d.life.Unlock()
+		return nil, fmt.Errorf("instance %s %w: stop it first (initns stop %s)", name, ErrRunning, name)
+	}
+	err := d.claim(name, "rm")
+	d.life.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	defer d.release(name)
+	return nil, d.store.Remove(name)
+}
+
+func (d *Daemon) cmdRun(c *call) (any, error) {
+	name := c.args[0]
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	d.life.Lock()
+	defer d.life.Unlock()
+	if op, busy := d.busyWith(name); busy {
+		return nil, fmt.Errorf("instance %s %w: %s under way; try again when it finishes", name, ErrBusy, op)
+	}
+	b := d.current()
+	for _, s := range planRun(activeName(b), b != nil && d.isFrozen(b), name) {
+		if err := d.runStep(s, b, name); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (d *Daemon) runStep(s step, b *boot, name string) error {
+	switch s {
+	case stepEndConsole:
+		d.endConsole()
+	case stepThaw:
+		return d.thaw(b)
+	case stepStopOther:
+		if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
+			return fmt.Errorf("stop %s first: %w", b.name, err)
+		}
+	case stepBoot:
+		return d.start(name)
+	}
+	return nil
+}
+
+func (d *Daemon) cmdStop(c *call) (any, error) {
+	name := c.args[0]
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	d.life.Lock()
+	defer d.life.Unlock()
+	b := d.current()
+	if b == nil || b.name != name {
+		return nil, fmt.Errorf("instance %s %w", name, ErrNotRunning)
+	}
+	timeout := c.timeout
+	if timeout <= 0 {
+		timeout = d.cfg.StopTimeout
+	}
+	return nil, d.stop(b, c.kill, timeout)
+}
+
+func (d *Daemon) cmdLs(c *call) (any, error) {
+	if len(c.args) == 1 {
+		return d.bareNames(c.args[0])
+	}
+	return d.list()
+}
+
+// bareNames is `ls image` / `ls instance`: one name per line.
+func (d *Daemon) bareNames(what string) ([]string, error) {
+	var names []string
+	switch what {
+	case "image", "images":
+		imgs, err := d.store.Images()
+		for _, i := range imgs {
+			names = append(names, i.Name)
+		}
+		return names, err
+	case "instance", "instances":
+		insts, err := d.store.Instances()
+		for _, i := range insts {
+			names = append(names, i.Name)
+		}
+		return names, err
+	}
+	return nil, fmt.Errorf("ls %s: %w: say `ls image` or `ls instance`", what, api.ErrUsage)
+}
+
+func (d *Daemon) list() (*api.List, error) {
+	insts, err := d.store.Instances()
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := d.store.Images()
+	if err != nil {
+		return nil, err
+	}
+	l := &api.List{Instances: []api.Instance{}, Images: []api.Image{}}
+	d.mu.Lock()
+	for _, i := range insts {
+		row := api.Instance{Name: i.Name, Image: i.Image, Size: i.Size, Created: i.Created, Ended: d.ended[i.Name]}
+		row.State = string(stateOf(i.Name, activeName(d.active), d.active != nil && d.active.frozen))
+		if row.State != string(Stopped) {
+			row.Pid = d.active.pid
+		}
+		l.Instances = append(l.Instances, row)
+	}
+	d.mu.Unlock()
+	for _, i := range imgs {
+		l.Images = append(l.Images, api.Image{Name: i.Name, Size: i.Size, Modified: i.Modified})
+	}
+	return l, nil
+}
+
+func (d *Daemon) cmdSeed(c *call) (any, error) {
+	return nil, d.store.Seed(c.ctx, c.args[0], c.args[1], c.progress)
+}
+
+func (d *Daemon) cmdCommit(c *call) (any, error) {
+	name, image := c.args[0], c.args[1]
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	if err := d.claim(name, "commit"); err != nil {
+		return nil, err
+	}
+	defer d.release(name)
+	thaw, err := d.holdStill(name)
+	if err != nil {
+		return nil, err
+	}
+	defer thaw()
+	return nil, d.store.Commit(c.ctx, name, image, c.progress)
+}
+
+// holdStill freezes name for a snapshot if it is running, and returns what
+// undoes that. A frozen instance stays as it is.
+func (d *Daemon) holdStill(name string) (func(), error) {
+	d.life.Lock()
+	defer d.life.Unlock()
+	b := d.current()
+	if b == nil || b.name != name || d.isFrozen(b) {
+		return func() {}, nil
+	}
+	if err := d.freeze(b, 5*time.Second); err != nil {
+		return nil, fmt.Errorf("freeze %s for the snapshot: %w", name, err)
+	}
+	return func() {
+		d.life.Lock()
+		defer d.life.Unlock()
+		if d.current() == b && d.isFrozen(b) {
+			if err := d.thaw(b); err != nil {
+				d.log.Error("thaw after commit", "instance", name, "err", err)
+			}
+		}
+	}, nil
+}
+
+func (d *Daemon) cmdReboot(c *call) (any, error)   { return nil, d.powerDown("reboot") }
+func (d *Daemon) cmdPoweroff(c *call) (any, error) { return nil, d.powerDown("poweroff") }
+
+// powerDown stops the instance gracefully and asks the main loop to reboot
+// or power off (PID 1) or to exit (otherwise).
+func (d *Daemon) powerDown(how string) error {
+	d.life.Lock()
+	if b := d.current(); b != nil {
+		if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
+			d.log.Error("stop before "+how, "instance", b.name, "err", err)
+		}
+	}
+	d.life.Unlock()
+	select {
+	case d.shutdown <- how:
+	default:
+	}
+	return nil
+}
+
+func (d *Daemon) cmdHelp(c *call) (any, error) {
+	var lines []string
+	for _, v := range []string{"new", "rm", "run", "stop", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
+		lines = append(lines, commands[v].usage)
+	}
+	return lines, nil
+}
+
+func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + Version}, nil }
+
+func (d *Daemon) busyWith(name string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	op, ok := d.busy[name]
+	return op, ok
+}
+
+func (d *Daemon) isFrozen(b *boot) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return b.frozen
+}
+
+func activeName(b *boot) string {
+	if b == nil {
+		return ""
+	}
+	return b.name
+}
+
+// usageError tells whether err is the caller's mistake rather than a failure.
+func usageError(err error) bool {
+	return errors.Is(err, api.ErrUsage) || errors.Is(err, store.ErrInvalidName)
+}
+
+// joinLines renders a list result as compatibility-mode body lines.
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config is the daemon's settings, from flags, then the environment, then
+// the defaults of SPEC §2.
+type Config struct {
+	Root        string
+	Socket      string
+	Cgroup      string // parent cgroup; empty: <cgroup2 mount>/initns
+	Log         string // empty: <root>/log
+	Console     string // init's stdin/stdout/stderr
+	HaltSignal  unix.Signal
+	StopTimeout time.Duration
+	Debug       bool // enables the test-only debug-panic request
+}
+
+// env returns the environment variable or the default.
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseFlags reads the daemon's flags. As PID 1 the kernel passes words of
+// its command line it does not know; those are returned as leftovers and
+// logged, never fatal.
+func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
+	c := Config{}
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Root, "root", env("INITNS_ROOT", "/var/lib/initns"), "state root")
+	fs.StringVar(&c.Socket, "socket", env("INITNS_SOCKET", "/run/initns.sock"), "socket path")
+	fs.StringVar(&c.Cgroup, "cgroup", env("INITNS_CGROUP", ""), "parent cgroup (default <cgroup2 mount>/initns)")
+	fs.StringVar(&c.Log, "log", env("INITNS_LOG", ""), "log file (default <root>/log)")
+	fs.StringVar(&c.Console, "console", env("INITNS_CONSOLE", "/dev/console"), "terminal given to an instance's init")
+	halt := fs.Int("halt-signal", sigRTMin+4, "signal number asking an instance's init to power off (default SIGRTMIN+4, systemd's poweroff)")
+	fs.DurationVar(&c.StopTimeout, "stop-timeout", 10*time.Second, "default graceful stop timeout")
+	fs.BoolVar(&c.Debug, "debug", false, "enable test-only requests")
+	err := fs.Parse(args)
+	c.HaltSignal = unix.Signal(*halt)
+	if c.Log == "" {
+		c.Log = filepath.Join(c.Root, "log")
+	}
+	if err == nil && (*halt < 1 || *halt > 64) {
+		err = fmt.Errorf("--halt-signal %d: not a signal number (1-64)", *halt)
+	}
+	return c, fs.Args(), err
+}
+
+// sigRTMin is SIGRTMIN as programs see it: the kernel's first real-time
+// signal is 32, and the C library keeps 32 and 33 for itself, so systemd's
+// SIGRTMIN+4 is signal 38.
+const sigRTMin = 34

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"initns/cgroupfs"
+	"initns/store"
+)
+
+// Daemon is the running daemon's state.
+type Daemon struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.Store
+	parent *cgroupfs.Parent
+	pid1   bool
+
+	// life serializes every transition of the machine's holder: run, stop,
+	// freeze, thaw and the console's. Long store work never holds it.
+	life sync.Mutex
+
+	mu     sync.Mutex // guards the fields below; held only briefly
+	active *boot
+	ended  map[string]string // how each instance's last boot ended
+	busy   map[string]string // instance -> long operation under way
+
+	// endShell ends the host shell of a frozen instance, if one lives.
+	endShell func()
+	// shutdown receives "reboot" or "poweroff" to end the daemon.
+	shutdown chan string
+}
+
+// newDaemon opens the store and the parent cgroup.
+func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
+	st, err := store.Open(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("open state root %s: %w", cfg.Root, err)
+	}
+	if cfg.Cgroup == "" {
+		mnt, err := cgroupfs.FindMount()
+		if err != nil && pid1 {
+			mnt, err = cgroupfs.MountDefault()
+		}
+		if err != nil {
+			return nil, err
+		}
+		cfg.Cgroup = filepath.Join(mnt, "initns")
+	}
+	parent, err := cgroupfs.OpenParent(cfg.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	return &Daemon{
+		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1,
+		ended:    map[string]string{},
+		busy:     map[string]string{},
+		endShell: func() {},
+		shutdown: make(chan string, 1),
+	}, nil
+}
+
+// endConsole ends the host shell of a frozen instance, if one lives.
+func (d *Daemon) endConsole() { d.endShell() }
+
+// claim marks name busy with op for a long operation; release undoes it.
+func (d *Daemon) claim(name, op string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cur, ok := d.busy[name]; ok {
+		return fmt.Errorf("instance %s %w: %s under way; try again when it finishes", name, ErrBusy, cur)
+	}
+	d.busy[name] = op
+	return nil
+}
+
+func (d *Daemon) release(name string) {
+	d.mu.Lock()
+	delete(d.busy, name)
+	d.mu.Unlock()
+}

@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"initns/cgroupfs"
+	"initns/daemon/reaper"
+	"initns/nsexec"
+)
+
+// cleanupTimeout bounds how long a killed instance may take to leave its
+// cgroup before the daemon gives up and reports the tasks still inside.
+const cleanupTimeout = 10 * time.Second
+
+// boot is one boot of one instance: from clone to the exit of its init.
+type boot struct {
+	name  string
+	group *cgroupfs.Group
+	pid   int // host pid of the instance's init
+	pidfd int
+	done  chan struct{} // closed once init has exited and the cgroup is gone
+
+	// Guarded by Daemon.mu.
+	stopping bool   // a stop was asked: a reboot must not restart it
+	frozen   bool
+	ended    string // how it ended, once done
+	err      error  // cleanup failure, once done
+}
+
+// current returns the instance holding the machine, or nil.
+func (d *Daemon) current() *boot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active
+}
+
+// start boots name. Called with d.life held and no instance active.
+func (d *Daemon) start(name string) error {
+	g := d.parent.Group(name)
+	if err := g.Create(); err != nil {
+		return err
+	}
+	fd, err := g.OpenDir()
+	if err != nil {
+		g.Remove()
+		return err
+	}
+	defer unix.Close(fd)
+	pidfd := -1
+	pid, exit, err := nsexec.Start(nsexec.Config{
+		Rootfs:   d.store.RootfsPath(name),
+		CgroupFD: fd,
+		Console:  d.cfg.Console,
+		PidFD:    &pidfd,
+	})
+	if err != nil {
+		if derr := g.Destroy(cleanupTimeout); derr != nil {
+			d.log.Error("remove cgroup after failed boot", "instance", name, "err", derr)
+		}
+		return err
+	}
+	b := &boot{name: name, group: g, pid: pid, pidfd: pidfd, done: make(chan struct{})}
+	d.mu.Lock()
+	d.active = b
+	d.mu.Unlock()
+	d.log.Info("state", "instance", name, "state", Running, "pid", pid)
+	go d.watch(b, exit)
+	return nil
+}
+
+// watch waits for the instance's init to exit, removes its cgroup, records
+// how it ended, and boots it again if it rebooted itself.
+func (d *Daemon) watch(b *boot, exit <-chan reaper.Exit) {
+	e := <-exit
+	d.finish(b, describeExit(e.Status), isReboot(e.Status))
+}
+
+// finish records the end of a boot. restart asks for a new boot (the
+// instance rebooted itself) unless a stop was asked for.
+func (d *Daemon) finish(b *boot, ended string, restart bool) {
+	err := b.group.Destroy(cleanupTimeout)
+	if err != nil {
+		err = fmt.Errorf("the instance's cgroup %s could not be emptied and removed: %w (a task stuck in the kernel, often on a hung FUSE or network mount; the cgroup is removed at the next run)", b.group.Path, err)
+		d.log.Error("cleanup", "instance", b.name, "err", err)
+	}
+	if b.pidfd >= 0 {
+		unix.Close(b.pidfd)
+	}
+	d.mu.Lock()
+	if d.active == b {
+		d.active = nil
+	}
+	restart = restart && !b.stopping
+	b.ended, b.err = ended, err
+	d.ended[b.name] = ended
+	d.mu.Unlock()
+	close(b.done)
+	d.log.Info("state", "instance", b.name, "state", Stopped, "ended", ended)
+	if restart {
+		d.rebootInstance(b.name)
+	}
+}
+
+// rebootInstance boots an instance again after it rebooted itself, unless
+// something else took the machine meanwhile.
+func (d *Daemon) rebootInstance(name string) {
+	d.life.Lock()
+	defer d.life.Unlock()
+	if d.current() != nil {
+		return
+	}
+	if err := d.start(name); err != nil {
+		d.log.Error("restart after reboot", "instance", name, "err", err)
+	}
+}
+
+// stop stops b: gracefully (thaw, halt signal, wait up to timeout) unless
+// kill, then kills the whole cgroup. Called with d.life held.
+func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
+	d.mu.Lock()
+	b.stopping = true
+	frozen := b.frozen
+	d.mu.Unlock()
+	if frozen {
+		d.endConsole()
+		if err := d.thaw(b); err != nil {
+			d.log.Warn("thaw before stop", "instance", b.name, "err", err)
+		}
+	}
+	if !kill {
+		if err := d.signal(b, d.cfg.HaltSignal); err == nil {
+			select {
+			case <-b.done:
+				return b.err
+			case <-time.After(timeout):
+				d.log.Info("graceful stop timed out; killing", "instance", b.name, "timeout", timeout)
+			}
+		}
+	}
+	if err := b.group.Kill(); err != nil && !errors.Is(err, unix.ENOENT) {
+		d.log.Warn("kill", "instance", b.name, "err", err)
+	}
+	<-b.done
+	return b.err
+}
+
+// signal sends sig to the instance's init through its pidfd, which cannot
+// hit a recycled pid.
+func (d *Daemon) signal(b *boot, sig unix.Signal) error {
+	if b.pidfd >= 0 {
+		return unix.PidfdSendSignal(b.pidfd, sig, nil, 0)
+	}
+	return unix.Kill(b.pid, sig)
+}
+
+// freeze freezes b, waiting up to timeout for the kernel to confirm. On
+// timeout the freeze is undone and the tasks that would not freeze are named.
+func (d *Daemon) freeze(b *boot, timeout time.Duration) error {
+	if err := b.group.Freeze(timeout); err != nil {
+		tasks := b.group.Tasks()
+		if terr := b.group.Thaw(timeout); terr != nil {
+			d.log.Error("undo freeze", "instance", b.name, "err", terr)
+		}
+		return fmt.Errorf("%w (tasks not frozen: %v)", err, tasks)
+	}
+	d.mu.Lock()
+	b.frozen = true
+	d.mu.Unlock()
+	d.log.Info("state", "instance", b.name, "state", Frozen)
+	return nil
+}
+
+// thaw thaws b and waits for the kernel to confirm.
+func (d *Daemon) thaw(b *boot) error {
+	if err := b.group.Thaw(cleanupTimeout); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	b.frozen = false
+	d.mu.Unlock()
+	d.log.Info("state", "instance", b.name, "state", Running)
+	return nil
+}
+
+// isReboot tells a reboot inside the instance: the kernel ends a PID
+// namespace's init with SIGHUP for reboot(2) RESTART (SIGINT for poweroff
+// and halt).
+func isReboot(ws unix.WaitStatus) bool {
+	return ws.Signaled() && ws.Signal() == unix.SIGHUP
+}
+
+// describeExit says how init ended, for `ls`.
+func describeExit(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exited %d", ws.ExitStatus())
+	case ws.Signaled() && ws.Signal() == unix.SIGHUP:
+		return "rebooted"
+	case ws.Signaled() && ws.Signal() == unix.SIGINT:
+		return "powered off"
+	case ws.Signaled():
+		return "killed by " + unix.SignalName(ws.Signal())
+	}
+	return fmt.Sprintf("status %#x", uint32(ws))
+}

@@ -1,0 +1,93 @@
+// Package reaper owns wait4 for the whole daemon process. Every child the
+// daemon starts goes through Start, which hands its exit status to exactly
+// one waiter; any other exit (an orphan re-parented to PID 1, or a process
+// nobody asked about) is reaped and dropped, so no zombie is ever left and
+// no waiter's status is ever stolen.
+package reaper
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit is how a process ended.
+type Exit struct {
+	Pid    int
+	Status unix.WaitStatus
+}
+
+var (
+	mu      sync.Mutex
+	waiters = map[int]chan Exit{}
+	once    sync.Once
+	orphans func(Exit)
+)
+
+// Start starts a process with syscall.ForkExec semantics and returns its pid
+// and a channel that receives its exit exactly once. The fork happens under
+// the reaper's lock, so the child cannot be reaped before its waiter exists.
+func Start(argv0 string, argv []string, attr *syscall.ProcAttr) (int, <-chan Exit, error) {
+	run()
+	mu.Lock()
+	defer mu.Unlock()
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan Exit, 1)
+	waiters[pid] = ch
+	return pid, ch, nil
+}
+
+// OnOrphan sets a function called (from the reaper goroutine) for every
+// reaped process that no Start caller waits for.
+func OnOrphan(f func(Exit)) {
+	mu.Lock()
+	orphans = f
+	mu.Unlock()
+}
+
+// run starts the reaper goroutine once. It reaps on every SIGCHLD; the
+// kernel coalesces SIGCHLDs, so each wake drains every exited child.
+func run() {
+	once.Do(func() {
+		sig := make(chan os.Signal, 64)
+		signal.Notify(sig, syscall.SIGCHLD)
+		go func() {
+			for {
+				reap()
+				<-sig
+			}
+		}()
+	})
+}
+
+func reap() {
+	for {
+		mu.Lock()
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			mu.Unlock()
+			continue
+		}
+		if err != nil || pid <= 0 {
+			mu.Unlock()
+			return
+		}
+		e := Exit{Pid: pid, Status: ws}
+		ch, ok := waiters[pid]
+		delete(waiters, pid)
+		f := orphans
+		mu.Unlock()
+		if ok {
+			ch <- e
+		} else if f != nil {
+			f(e)
+		}
+	}
+}

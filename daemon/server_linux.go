@@ -1,0 +1,244 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"initns/daemon/api"
+)
+
+// listen creates the socket: mode 0600, or 0660 owned by group initns if
+// that group exists, whatever stale file or symlink was at the path.
+func listen(path string) (*net.UnixListener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("socket %s: another daemon is serving it; stop that one first", path)
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.IsDir() {
+			return nil, fmt.Errorf("socket %s: a directory is in the way; remove it", path)
+		}
+		// A stale socket, file or symlink: never follow it, just drop it.
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("socket %s: remove stale file: %w", path, err)
+		}
+	}
+	// The umask makes the socket private from its creation on: chmod after
+	// bind would leave a window in which anyone could connect.
+	old := syscall.Umask(0o177)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("socket %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	if gid, ok := initnsGroup(); ok {
+		if err := os.Lchown(path, 0, gid); err == nil {
+			os.Chmod(path, 0o660)
+		}
+	}
+	return l, nil
+}
+
+// initnsGroup returns the gid of group initns, if it exists.
+func initnsGroup() (int, bool) {
+	g, err := user.LookupGroup("initns")
+	if err != nil {
+		return 0, false
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	return gid, err == nil
+}
+
+// serve accepts connections until the listener closes.
+func (d *Daemon) serve(l *net.UnixListener) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Error("accept", "err", err)
+			time.Sleep(10 * time.Millisecond) // EMFILE: let descriptors free up
+			continue
+		}
+		go d.conn(c)
+	}
+}
+
+// peer is who is on the other end of a connection.
+type peer struct {
+	pid, uid int
+}
+
+func (d *Daemon) conn(c *net.UnixConn) {
+	defer c.Close()
+	p, err := peerOf(c)
+	if err != nil || !allowed(p) {
+		d.log.Warn("refused", "peer_pid", p.pid, "peer_uid", p.uid, "err", err)
+		c.Write([]byte("error: permission denied: only root and members of group initns may use initns\n"))
+		return
+	}
+	r := bufio.NewReaderSize(c, api.MaxLine)
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			if !errors.Is(err, errEOF) {
+				c.Write([]byte(answerSyntax))
+				d.log.Warn("bad request", "peer_pid", p.pid, "err", err)
+			}
+			return
+		}
+		if strings.HasPrefix(line, "{") {
+			d.clientRequest(c, p, line)
+		} else {
+			d.compatRequest(c, p, line)
+		}
+	}
+}
+
+var errEOF = errors.New("end of requests")
+
+// readLine reads one request line of at most api.MaxLine bytes, which may
+// arrive in several reads.
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return string(line[:len(line)-1]), nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		return "", fmt.Errorf("request longer than %d bytes", api.MaxLine)
+	case len(line) == 0:
+		return "", errEOF
+	}
+	return "", fmt.Errorf("request not ended by a newline: %w", err)
+}
+
+func peerOf(c *net.UnixConn) (peer, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return peer{pid: -1, uid: -1}, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if cerr != nil {
+		return peer{pid: -1, uid: -1}, cerr
+	}
+	return peer{pid: int(cred.Pid), uid: int(cred.Uid)}, nil
+}
+
+// allowed: root, or a member of group initns (primary or supplementary).
+func allowed(p peer) bool {
+	if p.uid == 0 {
+		return true
+	}
+	gid, ok := initnsGroup()
+	return ok && inGroup(p.pid, gid)
+}
+
+func inGroup(pid, gid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		if k != "Gid" && k != "Groups" {
+			continue
+		}
+		for i, w := range strings.Fields(v) {
+			// Gid: real effective saved fs; only the effective one counts.
+			if (k == "Groups" || i == 1) && w == strconv.Itoa(gid) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *Daemon) compatRequest(c net.Conn, p peer, line string) {
+	verb, args := parseCompat(line)
+	result, err := d.dispatch(context.Background(), p, verb, &call{args: args})
+	c.Write([]byte(compatAnswer(result, err)))
+}
+
+func (d *Daemon) clientRequest(c net.Conn, p peer, line string) {
+	enc := json.NewEncoder(c)
+	var req api.Request
+	if err := json.Unmarshal([]byte(line), &req); err != nil {
+		enc.Encode(api.Reply{Done: true, Code: api.CodeUsage, Error: "bad request: " + err.Error()})
+		return
+	}
+	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc)}
+	result, err := d.dispatch(context.Background(), p, req.Cmd, cl)
+	enc.Encode(reply(result, err))
+}
+
+func reply(result any, err error) api.Reply {
+	if err != nil {
+		code := api.CodeFailed
+		if usageError(err) {
+			code = api.CodeUsage
+		}
+		return api.Reply{Done: true, Code: code, Error: err.Error()}
+	}
+	r := api.Reply{Done: true}
+	if result != nil {
+		r.Result, _ = json.Marshal(result)
+	}
+	return r
+}
+
+// progressTo sends progress events to the client, at most ten a second.
+func progressTo(enc *json.Encoder) func(done, total int64) {
+	var last time.Time
+	return func(done, total int64) {
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond || done == total {
+			last = now
+			enc.Encode(api.Reply{Progress: &api.Progress{Done: done, Total: total}})
+		}
+	}
+}
+
+// dispatch runs one request of either mode, logs it, and turns a panic in
+// its handler into that request's error: nothing in a request may take the
+// daemon down.
+func (d *Daemon) dispatch(ctx context.Context, p peer, verb string, c *call) (result any, err error) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+			d.log.Error("panic in request", "command", verb, "panic", r, "stack", string(debug.Stack()))
+		}
+		level := slog.LevelInfo
+		if err != nil {
+			level = slog.LevelWarn
+		}
+		d.log.Log(ctx, level, "request", "peer_pid", p.pid, "peer_uid", p.uid, "command", verb,
+			"args", c.args, "ok", err == nil, "err", err, "duration", time.Since(start))
+	}()
+	cmd, ok := commands[verb]
+	if !ok || (cmd.debug && !d.cfg.Debug) {
+		return nil, fmt.Errorf("unknown command %q: %w (try help)", verb, api.ErrUsage)
+	}
+	if len(c.args) < cmd.min || len(c.args) > cmd.max {
+		return nil, fmt.Errorf("%w: %s", api.ErrUsage, cmd.usage)
+	}
+	c.ctx = ctx
+	return cmd.run(d, c)
+}

@@ -1,0 +1,155 @@
+// Command testinit is the tiny static init the tests boot inside instances.
+// It reports what it sees as PID 1 to /report.json, counts its boots in
+// /boots, and obeys commands written to the FIFO /ctl:
+//
+//	reboot | poweroff   reboot(2) inside the PID namespace (SIGHUP / SIGINT)
+//	exit N              exit with status N
+//	fork N              start N children that sleep forever
+//
+// On the halt signal (SIGRTMIN+4) it writes /halted and exits 0, unless the
+// file /ignore-halt exists, in which case it never handles the signal.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// report is what the instance's init sees.
+type report struct {
+	Pid      int      `json:"pid"`
+	Ppid     int      `json:"ppid"`
+	MntNS    string   `json:"mntns"`
+	PidNS    string   `json:"pidns"`
+	CgroupNS string   `json:"cgroupns"`
+	Cgroup   string   `json:"cgroup"`
+	Env      []string `json:"env"`
+	FDs      []string `json:"fds"`
+	SigBlk   string   `json:"sigblk"`
+	SigIgn   string   `json:"sigign"`
+	Root     []string `json:"root"`
+}
+
+func main() {
+	if os.Args[0] == "sleeper" {
+		select {}
+	}
+	os.Mkdir("/proc", 0o555)
+	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "testinit: mount /proc:", err)
+	}
+	appendLine("/boots", time.Now().Format(time.RFC3339Nano))
+	writeReport()
+	if _, err := os.Stat("/ignore-halt"); err != nil {
+		halt := make(chan os.Signal, 1)
+		signal.Notify(halt, syscall.Signal(38))
+		go func() {
+			<-halt
+			os.WriteFile("/halted", []byte("halted\n"), 0o644)
+			os.Exit(0)
+		}()
+	}
+	go reap()
+	control()
+}
+
+func writeReport() {
+	r := report{Pid: os.Getpid(), Ppid: os.Getppid(), Env: os.Environ()}
+	r.MntNS, _ = os.Readlink("/proc/self/ns/mnt")
+	r.PidNS, _ = os.Readlink("/proc/self/ns/pid")
+	r.CgroupNS, _ = os.Readlink("/proc/self/ns/cgroup")
+	cg, _ := os.ReadFile("/proc/self/cgroup")
+	r.Cgroup = strings.TrimSpace(string(cg))
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		r.FDs = append(r.FDs, e.Name()+" "+target)
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigBlk:\t"); ok {
+			r.SigBlk = v
+		}
+		if v, ok := strings.CutPrefix(l, "SigIgn:\t"); ok {
+			r.SigIgn = v
+		}
+	}
+	root, _ := os.ReadDir("/")
+	for _, e := range root {
+		r.Root = append(r.Root, e.Name())
+	}
+	data, _ := json.Marshal(r)
+	os.WriteFile("/report.json.tmp", data, 0o644)
+	os.Rename("/report.json.tmp", "/report.json")
+}
+
+// control obeys commands written to /ctl, forever.
+func control() {
+	os.Remove("/ctl")
+	if err := unix.Mkfifo("/ctl", 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "testinit: mkfifo /ctl:", err)
+	}
+	for {
+		f, err := os.OpenFile("/ctl", os.O_RDONLY, 0)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			do(strings.Fields(sc.Text()))
+		}
+		f.Close()
+	}
+}
+
+func do(cmd []string) {
+	if len(cmd) == 0 {
+		return
+	}
+	n := 0
+	if len(cmd) > 1 {
+		n, _ = strconv.Atoi(cmd[1])
+	}
+	switch cmd[0] {
+	case "reboot":
+		unix.Sync()
+		unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	case "poweroff":
+		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	case "exit":
+		os.Exit(n)
+	case "fork":
+		for i := 0; i < n; i++ {
+			syscall.ForkExec("/proc/self/exe", []string{"sleeper"}, &syscall.ProcAttr{})
+		}
+		appendLine("/forked", strconv.Itoa(n))
+	}
+}
+
+func reap() {
+	for {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(-1, &ws, 0, nil); err == unix.ECHILD {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func appendLine(path, line string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, line)
+	f.Close()
+}
