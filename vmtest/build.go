@@ -1,0 +1,81 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Artifacts are the files a test guest is built from.
+type Artifacts struct {
+	Binary    string // the project's static binary
+	Sockcat   string // the compatibility-mode socket tool
+	Image     string // the busybox test image (a .tar.gz)
+	Initramfs string // the initramfs holding all of the above
+}
+
+// RepoRoot returns the directory of the module's go.mod, searching up from
+// the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Build builds the static binary, the socket tool, the test image and the
+// initramfs into dir, with the scripts of testdata/vm. Without withBinary the
+// initramfs's /init is a busybox script that only keeps a shell on ttyS0: the
+// harness's self-test, which needs nothing of the daemon.
+func Build(dir string, withBinary bool) (*Artifacts, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	a := &Artifacts{
+		Binary:    filepath.Join(dir, "initns.bin"),
+		Sockcat:   filepath.Join(dir, "sockcat"),
+		Image:     filepath.Join(dir, "busybox.tar.gz"),
+		Initramfs: filepath.Join(dir, "initramfs.cpio.zst"),
+	}
+	mk := []string{"sh", "testdata/vm/mkinitramfs.sh", "-o", a.Initramfs,
+		"-s", a.Sockcat, "-i", a.Image, "-k", Kernel()}
+	steps := [][]string{
+		{"go", "build", "-trimpath", "-o", a.Sockcat, "./vmtest/sockcat"},
+		{"sh", "testdata/vm/mkimage.sh", a.Image},
+	}
+	if withBinary {
+		steps = append(steps, []string{"go", "build", "-trimpath", "-o", a.Binary, "."})
+		mk = append(mk, "-b", a.Binary)
+	} else {
+		a.Binary = ""
+	}
+	steps = append(steps, mk)
+	for _, s := range steps {
+		if err := run(root, s); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func run(dir string, argv []string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %w\n%s", argv, err, out)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package vmtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ErrTimeout is returned when the console did not show what was expected in
+// time.
+var ErrTimeout = errors.New("timed out")
+
+// ErrClosed is returned when the console ended (the VM exited) before it
+// showed what was expected.
+var ErrClosed = errors.New("console closed")
+
+// Console is a guest's serial console: everything the guest writes is kept
+// (Log returns it all), and Expect scans forward from where the previous
+// match ended, so each marker is consumed once.
+type Console struct {
+	w io.Writer
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	buf    bytes.Buffer
+	pos    int // where the next Expect starts
+	closed bool
+	seq    int
+}
+
+// NewConsole starts copying r (the guest's output) into the console and
+// sends input to w. tee, if not nil, gets a copy of the output as it comes.
+func NewConsole(r io.Reader, w io.Writer, tee io.Writer) *Console {
+	c := &Console{w: w}
+	c.cond = sync.NewCond(&c.mu)
+	go c.copy(r, tee)
+	return c
+}
+
+func (c *Console) copy(r io.Reader, tee io.Writer) {
+	b := make([]byte, 4096)
+	for {
+		n, err := r.Read(b)
+		if n > 0 {
+			c.mu.Lock()
+			// Serial output ends lines with \r\n; matching is simpler on \n.
+			c.buf.Write(bytes.ReplaceAll(b[:n], []byte("\r"), nil))
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			if tee != nil {
+				tee.Write(b[:n])
+			}
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.closed = true
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// Log returns everything the guest has written so far.
+func (c *Console) Log() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// Write sends raw input to the guest.
+func (c *Console) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Expect waits until re matches the output after the previous match and
+// returns the submatches. The console is consumed up to the end of the match.
+func (c *Console) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		rest := c.buf.Bytes()[c.pos:]
+		if loc := re.FindSubmatchIndex(rest); loc != nil {
+			m := submatches(rest, loc)
+			c.pos += loc[1]
+			return m, nil
+		}
+		if c.closed {
+			return nil, fmt.Errorf("waiting for %q: %w", re, ErrClosed)
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("waiting %v for %q: %w", timeout, re, ErrTimeout)
+		}
+		c.cond.Wait()
+	}
+}
+
+// ExpectString is Expect for a literal string.
+func (c *Console) ExpectString(s string, timeout time.Duration) error {
+	_, err := c.Expect(regexp.MustCompile(regexp.QuoteMeta(s)), timeout)
+	return err
+}
+
+func submatches(b []byte, loc []int) []string {
+	m := make([]string, len(loc)/2)
+	for i := range m {
+		if loc[2*i] >= 0 {
+			m[i] = string(b[loc[2*i]:loc[2*i+1]])
+		}
+	}
+	return m
+}
+
+// WaitShell sends a no-op command every few seconds until a shell on the
+// console answers it, and returns how long that took.
+func (c *Console) WaitShell(timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	c.mu.Lock()
+	c.seq++
+	mark := fmt.Sprintf("@@READY%d", c.seq)
+	c.mu.Unlock()
+	re := regexp.MustCompile(regexp.QuoteMeta(mark) + `\n`)
+	for time.Since(start) < timeout {
+		// Input that arrives before the shell opened the terminal is dropped
+		// in part, and may leave an open quote behind: Ctrl+C first discards
+		// any such line. The quotes keep the echo of the input from matching
+		// the output.
+		fmt.Fprintf(c.w, "\x03echo %s''%s\n", mark[:2], mark[2:])
+		_, err := c.Expect(re, 3*time.Second)
+		if err == nil {
+			return time.Since(start), nil
+		}
+		if errors.Is(err, ErrClosed) {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("no shell on the console after %v: %w", timeout, ErrTimeout)
+}
+
+// Run runs a shell command line on the guest's console shell and returns its
+// output (stdout and stderr, interleaved as the console shows them) and its
+// exit status. cmd is one line that must not read the console nor end with
+// "&" or ";".
+func (c *Console) Run(cmd string, timeout time.Duration) (string, int, error) {
+	c.mu.Lock()
+	c.seq++
+	n := c.seq
+	c.mu.Unlock()
+	// Begin and end markers, quoted so that the echo of the command line
+	// does not match; $? at the end is the status of the command.
+	fmt.Fprintf(c.w, "echo @@''B%d; %s; echo @@''E%d=$?\n", n, cmd, n)
+	re := regexp.MustCompile(fmt.Sprintf(`(?s)@@B%d\n(.*?)@@E%d=(\d+)\n`, n, n))
+	m, err := c.Expect(re, timeout)
+	if err != nil {
+		return "", -1, fmt.Errorf("run %q: %w", cmd, err)
+	}
+	rc, _ := strconv.Atoi(m[2])
+	return m[1], rc, nil
+}
