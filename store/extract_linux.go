@@ -1,0 +1,244 @@
+package store
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExtractResult describes a tree made by Extract.
+type ExtractResult struct {
+	// Root is the extracted root filesystem: the destination itself, or
+	// its single top-level directory when the image was wrapped in one.
+	Root string
+	// Size is the number of bytes of regular file content extracted.
+	Size int64
+	// Entries is the number of archive entries extracted.
+	Entries int
+}
+
+// Extract reads an image from r (plain tar, gzip, zstd or xz, recognised by
+// magic bytes) and restores it into the new directory dst, whose parent must
+// exist, as GNU tar --numeric-owner --xattrs --xattrs-include='*' --acls
+// would (SPEC §5). Nothing outside dst is created, changed or followed; a
+// hostile, corrupt or truncated image is an error wrapping ErrBadImage that
+// names the entry. On success the tree is synced to disk (syncfs); on
+// failure or cancellation of ctx, dst is removed. Progress counts the bytes
+// read from r; its total is r's size when r is a regular file, else -1.
+func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (res ExtractResult, err error) {
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return res, fmt.Errorf("create %s: %w", dst, err)
+	}
+	defer func() {
+		if err != nil {
+			removeTree(dst)
+		}
+	}()
+	pr := newProgressReader(ctx, r, sizeOf(r), p)
+	x, err := newExtractor(ctx, dst)
+	if err != nil {
+		return res, err
+	}
+	defer x.close()
+	if err := x.run(pr); err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("extraction cancelled: %w", ctx.Err())
+		}
+		return res, err
+	}
+	if err := syncFS(dst); err != nil {
+		return res, err
+	}
+	pr.finish()
+	return ExtractResult{Root: x.resultRoot(), Size: x.size, Entries: x.entries}, nil
+}
+
+func sizeOf(r io.Reader) int64 {
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return -1
+}
+
+// extractor holds the state of one extraction. Only its run goroutine
+// touches it; file contents are written by its writers.
+type extractor struct {
+	ctx     context.Context
+	dst     string
+	root    int            // O_PATH descriptor of dst
+	dirs    map[string]int // cached O_PATH descriptors of directories
+	dirMeta map[string]*tar.Header
+	dirList []string // directories in creation order, finished last
+	top     string   // the first component of every entry, if only one
+	multi   bool     // entries have several first components
+	size    int64
+	entries int
+	w       *writers
+}
+
+func newExtractor(ctx context.Context, dst string) (*extractor, error) {
+	fd, err := unix.Open(dst, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dst, err)
+	}
+	x := &extractor{ctx: ctx, dst: dst, root: fd, dirs: map[string]int{}, dirMeta: map[string]*tar.Header{}}
+	x.w = newWriters()
+	return x, nil
+}
+
+func (x *extractor) close() {
+	x.w.stop()
+	x.closeDirs()
+	unix.Close(x.root)
+}
+
+// run reads every entry, waits for the writers, then finishes directories.
+func (x *extractor) run(r io.Reader) error {
+	dr, release, err := decompressor(bufio.NewReaderSize(r, 1<<20))
+	if err != nil {
+		return err
+	}
+	defer release()
+	tr := tar.NewReader(dr)
+	last := ""
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.readError(last, err)
+		}
+		last = hdr.Name
+		if err := x.w.failed(); err != nil {
+			return err
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			if x.ctx.Err() == nil && isReadError(err) {
+				return x.readError(last, err)
+			}
+			return err
+		}
+		x.entries++
+	}
+	// Read to the end so that the compressor's checksum is verified.
+	if _, err := io.Copy(io.Discard, dr); err != nil {
+		return x.readError(last, err)
+	}
+	if x.entries == 0 {
+		return fmt.Errorf("%w: the archive has no entries", ErrBadImage)
+	}
+	if err := x.w.wait(); err != nil {
+		return err
+	}
+	return x.finishDirs()
+}
+
+// readError reports a failure to read the image after entry last.
+func (x *extractor) readError(last string, err error) error {
+	if x.ctx.Err() != nil {
+		return x.ctx.Err()
+	}
+	where := "at the start"
+	if last != "" {
+		where = fmt.Sprintf("after entry %q", last)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the image is truncated (%s)", ErrBadImage, where)
+	}
+	var re *readErr
+	if errors.As(err, &re) {
+		err = re.err
+	}
+	return fmt.Errorf("%w: corrupt image %s: %v", ErrBadImage, where, err)
+}
+
+// readErr marks an error that came from reading the archive, not from
+// writing the tree.
+type readErr struct{ err error }
+
+func (e *readErr) Error() string { return e.err.Error() }
+func (e *readErr) Unwrap() error { return e.err }
+
+func isReadError(err error) bool {
+	var re *readErr
+	return errors.As(err, &re)
+}
+
+// entry restores one archive entry.
+func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
+	name, err := cleanEntryName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if name == "." {
+		return x.rootEntry(hdr)
+	}
+	x.noteTop(name)
+	parent, base := splitEntry(name)
+	pfd, err := x.parentDir(hdr.Name, parent)
+	if err != nil {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return x.dir(pfd, name, base, hdr)
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
+		return x.file(pfd, name, base, hdr, tr)
+	case tar.TypeSymlink:
+		return x.symlink(pfd, name, base, hdr)
+	case tar.TypeLink:
+		return x.hardlink(pfd, name, base, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return x.node(pfd, name, base, hdr)
+	case tar.TypeXGlobalHeader:
+		return nil
+	}
+	return &entryError{hdr.Name, fmt.Errorf("%w: unknown entry type %q", ErrBadImage, hdr.Typeflag)}
+}
+
+// rootEntry records the metadata of the "." entry, applied to the new root
+// itself (never to anything above it) at the end.
+func (x *extractor) rootEntry(hdr *tar.Header) error {
+	if hdr.Typeflag != tar.TypeDir {
+		return &entryError{hdr.Name, fmt.Errorf("%w: the root of the image must be a directory", ErrBadImage)}
+	}
+	if _, err := attrsOf(hdr); err != nil {
+		return err
+	}
+	x.dirMeta["."] = hdr
+	return nil
+}
+
+func (x *extractor) noteTop(name string) {
+	t := topOf(name)
+	switch {
+	case x.top == "":
+		x.top = t
+	case x.top != t:
+		x.multi = true
+	}
+}
+
+// resultRoot unwraps an image whose entries all live in one top-level
+// directory that is not itself part of a root filesystem's layout.
+func (x *extractor) resultRoot() string {
+	if x.multi || x.top == "" || fhsTop[x.top] {
+		return x.dst
+	}
+	var st unix.Stat_t
+	p := filepath.Join(x.dst, x.top)
+	if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return x.dst
+	}
+	return p
+}

@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Instances returns every registered instance in registry order. It reads
+// only memory: no file system walk.
+func (s *Store) Instances() ([]Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Instance, 0, len(s.reg))
+	for _, n := range s.reg {
+		out = append(out, s.meta[n])
+	}
+	return out, nil
+}
+
+// Instance returns the registered instance name, or an error wrapping
+// ErrNotExist.
+func (s *Store) Instance(name string) (Instance, error) {
+	if err := ValidInstanceName(name); err != nil {
+		return Instance{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.meta[name]
+	if !ok {
+		return Instance{}, notExistInstance(name)
+	}
+	return in, nil
+}
+
+func notExistInstance(name string) error {
+	return fmt.Errorf("instance %q %w: list instances with initns ls", name, ErrNotExist)
+}
+
+// New extracts image (a file in images/) into a new instance name. It fails
+// with ErrExist if name is registered or being created, ErrNotExist if the
+// image is missing, ErrBadImage if the image is corrupt or hostile.
+// Extraction happens in scratch/; the tree is synced to disk, renamed to
+// rootfs/<name>, and only then is the registry line written: on any failure,
+// cancellation of ctx or crash, neither a root filesystem nor a registry
+// line is left. When New returns nil the instance is durable.
+func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	if err := ValidImageName(image); err != nil {
+		return err
+	}
+	if err := s.reserve(name, true); err != nil {
+		return err
+	}
+	defer s.release(name)
+	f, err := os.Open(s.ImagePath(image))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("image %q %w in %s: list images with initns ls image", image, ErrNotExist, s.path(imagesDir))
+	}
+	if err != nil {
+		return fmt.Errorf("open image: %w", err)
+	}
+	defer f.Close()
+	job, err := os.MkdirTemp(s.path(scratchDir), "new-"+name+".")
+	if err != nil {
+		return fmt.Errorf("scratch folder: %w", err)
+	}
+	defer removeTree(job)
+	res, err := Extract(ctx, f, filepath.Join(job, "root"), p)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", image, err)
+	}
+	return s.commitNew(name, image, res)
+}
+
+// commitNew moves an extracted, synced tree into rootfs/ and registers it.
+func (s *Store) commitNew(name, image string, res ExtractResult) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst := s.RootfsPath(name)
+	if err := renameNoReplace(res.Root, dst); err != nil {
+		return fmt.Errorf("move root filesystem into place: %w", err)
+	}
+	if err := syncDir(s.path(rootfsDir)); err != nil {
+		os.Rename(dst, res.Root)
+		return fmt.Errorf("sync %s: %w", s.path(rootfsDir), err)
+	}
+	in := Instance{Name: name, Image: image, Created: time.Now().UTC().Truncate(time.Second), Size: res.Size}
+	meta := cloneMeta(s.meta)
+	meta[name] = in
+	reg := append(append([]string(nil), s.reg...), name)
+	if err := s.writeRegistry(reg, meta); err != nil {
+		// Not committed: move the tree back into scratch, which the
+		// caller removes, so the instance is not half made.
+		os.Rename(dst, res.Root)
+		return err
+	}
+	s.reg, s.meta = reg, meta
+	return nil
+}
+
+// Remove unregisters the instance name (the commit point) and then deletes
+// its root filesystem. It fails with ErrNotExist if name is not registered
+// and ErrBusy while another operation on it runs. Checking that the
+// instance is not running is the caller's job. After a crash between the two
+// steps, Open finishes the deletion.
+func (s *Store) Remove(name string) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if _, ok := s.meta[name]; !ok {
+		s.mu.Unlock()
+		return notExistInstance(name)
+	}
+	if s.busy[name] {
+		s.mu.Unlock()
+		return busyInstance(name)
+	}
+	meta := cloneMeta(s.meta)
+	delete(meta, name)
+	var reg []string
+	for _, n := range s.reg {
+		if n != name {
+			reg = append(reg, n)
+		}
+	}
+	if err := s.writeRegistry(reg, meta); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.reg, s.meta = reg, meta
+	// Rename under the lock so a new instance of the same name cannot
+	// collide with the old tree; delete outside it.
+	trash, err := s.moveToScratch(name)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := removeTree(trash); err != nil {
+		return fmt.Errorf("delete root filesystem of %s (unregistered; the next daemon start finishes it): %w", name, err)
+	}
+	return nil
+}
+
+// discardRootfs deletes rootfs/<name> by first renaming it into scratch/,
+// so an interrupted deletion never leaves a half tree under rootfs/.
+func (s *Store) discardRootfs(name string) error {
+	trash, err := s.moveToScratch(name)
+	if err != nil {
+		return err
+	}
+	return removeTree(trash)
+}
+
+func (s *Store) moveToScratch(name string) (string, error) {
+	dir, err := os.MkdirTemp(s.path(scratchDir), "rm-"+name+".")
+	if err != nil {
+		return "", fmt.Errorf("scratch folder: %w", err)
+	}
+	trash := filepath.Join(dir, "root")
+	if err := os.Rename(s.RootfsPath(name), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return dir, fmt.Errorf("remove root filesystem %s: %w", s.RootfsPath(name), err)
+	}
+	return dir, nil
+}
+
+// reserve marks an instance name busy. With create, the name must not be
+// registered; otherwise it must be.
+func (s *Store) reserve(name string, create bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, registered := s.meta[name]
+	switch {
+	case s.busy[name]:
+		return busyInstance(name)
+	case create && registered:
+		return fmt.Errorf("instance %q %w: remove it first (initns rm %s) or choose another name", name, ErrExist, name)
+	case !create && !registered:
+		return notExistInstance(name)
+	}
+	s.busy[name] = true
+	return nil
+}
+
+func (s *Store) release(name string) {
+	s.mu.Lock()
+	delete(s.busy, name)
+	s.mu.Unlock()
+}
+
+func busyInstance(name string) error {
+	return fmt.Errorf("instance %q is %w: another new, rm or commit of it is under way; wait for it", name, ErrBusy)
+}
+
+func cloneMeta(m map[string]Instance) map[string]Instance {
+	c := make(map[string]Instance, len(m)+1)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

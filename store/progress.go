@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+const progressEvery = 100 * time.Millisecond
+
+// progressReader counts the bytes read through it, reports them to p at
+// most every progressEvery, and fails reads once ctx is done so that a
+// cancelled operation stops even in the middle of a large file.
+type progressReader struct {
+	ctx   context.Context
+	r     io.Reader
+	p     Progress
+	total int64
+	n     atomic.Int64
+	last  time.Time
+}
+
+func newProgressReader(ctx context.Context, r io.Reader, total int64, p Progress) *progressReader {
+	return &progressReader{ctx: ctx, r: r, p: p, total: total}
+}
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	if err := pr.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := pr.r.Read(b)
+	done := pr.n.Add(int64(n))
+	if pr.p != nil {
+		if now := time.Now(); now.Sub(pr.last) >= progressEvery {
+			pr.last = now
+			pr.p(done, pr.total)
+		}
+	}
+	return n, err
+}
+
+// finish reports the final count.
+func (pr *progressReader) finish() {
+	if pr.p != nil {
+		done := pr.n.Load()
+		total := pr.total
+		if total < done {
+			total = done
+		}
+		pr.p(done, total)
+	}
+}
+
+// progressCounter reports a count of bytes processed by a writer-side
+// operation (seed, commit), at most every progressEvery.
+type progressCounter struct {
+	p     Progress
+	total int64
+	n     int64
+	last  time.Time
+}
+
+func (pc *progressCounter) add(n int64) {
+	pc.n += n
+	if pc.p == nil {
+		return
+	}
+	if now := time.Now(); now.Sub(pc.last) >= progressEvery {
+		pc.last = now
+		done := pc.n
+		if pc.total >= 0 && done >= pc.total {
+			done = pc.total - 1 // an estimate: never show 100% before the end
+		}
+		pc.p(done, pc.total)
+	}
+}
+
+func (pc *progressCounter) finish() {
+	if pc.p != nil {
+		pc.p(pc.n, pc.n)
+	}
+}
