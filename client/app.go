@@ -21,7 +21,7 @@ func Main(args []string) int {
 	app.CommandNotFound = func(c *cli.Context, cmd string) {
 		unknown = usageErr{fmt.Sprintf("unknown command %q: see initns help", cmd)}
 	}
-	err := app.Run(args)
+	err := app.Run(hoistFlags(app, args))
 	if err == nil {
 		err = unknown
 	}
@@ -97,6 +97,8 @@ func commands() []*cli.Command {
 				&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for a graceful stop (default: the daemon's, 10s)"},
 			},
 			Action: request("stop", 1), BashComplete: complete("instance")},
+		{Name: "freeze", Usage: "freeze the running instance NAME (run NAME thaws it)", ArgsUsage: "NAME",
+			Action: request("freeze", 1), BashComplete: complete("instance")},
 		{Name: "ls", Usage: "list instances and images; `ls image` or `ls instance` for bare names", ArgsUsage: "[image|instance]",
 			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 			Action: list},

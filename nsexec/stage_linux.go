@@ -39,6 +39,11 @@ func boot(rootfs string) error {
 	if err := checkInit(rootfs); err != nil {
 		return err
 	}
+	// Descriptors the daemon inherited without close-on-exec (from whoever
+	// started it) must not leak into the instance.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close inherited descriptors: %w", err)
+	}
 	resetSignals()
 	err := unix.Exec(Init, []string{Init}, os.Environ())
 	return fmt.Errorf("exec %s in %s: %w", Init, rootfs, err)

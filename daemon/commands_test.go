@@ -1,0 +1,176 @@
+package daemon_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCommandsAndRefusals(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+
+	e.ok("new", "box", "test.tar.gz")
+	e.refused(1, "exist", "new", "box", "test.tar.gz")
+	e.refused(1, "missing.tar", "new", "other", "missing.tar")
+	e.refused(2, "", "new", "../evil", "test.tar.gz")
+	e.refused(2, "", "new", ".hidden", "test.tar.gz")
+	e.refused(2, "wants 2 argument", "new", "onlyone")
+	e.refused(2, "unknown command", "frobnicate")
+	e.refused(2, "", "stop", "box", "--bogus-flag")
+	e.refused(1, "", "run", "nosuch")
+	e.refused(1, "not running", "stop", "box")
+	e.refused(1, "not running", "freeze", "box")
+
+	if got := e.ok("ls", "instance"); got != "box\n" {
+		t.Fatalf("ls instance = %q", got)
+	}
+	if got := e.ok("ls", "image"); got != "test.tar.gz\n" {
+		t.Fatalf("ls image = %q", got)
+	}
+	table := e.ok("ls")
+	if !strings.Contains(table, "NAME") || !strings.Contains(table, "box") || !strings.Contains(table, "stopped") {
+		t.Fatalf("ls table:\n%s", table)
+	}
+	if st := e.state("box"); st.Image != "test.tar.gz" || st.Size <= 0 || st.Created.IsZero() {
+		t.Fatalf("ls --json row %+v", st)
+	}
+
+	e.ok("run", "box")
+	e.waitReport("box")
+	e.refused(1, "stop it first", "rm", "box")
+
+	// commit of a running instance: frozen for the snapshot, then thawed.
+	e.ok("commit", "box", "snap.tar.zst")
+	if e.state("box").State != "running" {
+		t.Fatal("commit left the instance frozen")
+	}
+	e.refused(1, "exist", "commit", "box", "snap.tar.zst")
+	e.ok("stop", "box", "--kill")
+
+	e.ok("new", "fromsnap", "snap.tar.zst")
+	if _, err := os.Stat(filepath.Join(e.rootfs("fromsnap"), "sbin/init")); err != nil {
+		t.Fatal("instance from a committed image lacks /sbin/init")
+	}
+	seedDir := t.TempDir()
+	os.WriteFile(filepath.Join(seedDir, "hello"), []byte("hi"), 0o644)
+	e.ok("seed", seedDir, "seeded.tar.gz")
+	e.ok("new", "seeded", "seeded.tar.gz")
+	if data, _ := os.ReadFile(filepath.Join(e.rootfs("seeded"), "hello")); string(data) != "hi" {
+		t.Fatalf("seeded instance's hello = %q", data)
+	}
+
+	e.ok("rm", "box")
+	e.refused(1, "", "rm", "box")
+	if got := e.ok("ls", "instance"); got != "fromsnap\nseeded\n" {
+		t.Fatalf("ls instance after rm = %q", got)
+	}
+	if _, err := os.Stat(e.rootfs("box")); !os.IsNotExist(err) {
+		t.Fatal("rm left the root filesystem")
+	}
+	if !strings.Contains(e.ok("help"), "commit") {
+		t.Fatal("help lists no commands")
+	}
+}
+
+func TestCompatibilityMode(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	if got := e.compat("new box test.tar.gz\n", 1); got != "ok\n\n" {
+		t.Fatalf("new = %q", got)
+	}
+	if got := e.compat("ls instance\n", 1); got != "box\n\n" {
+		t.Fatalf("ls instance = %q", got)
+	}
+	// A trailing space is ignored; several requests on one connection.
+	if got := e.compat("ls image \nls instance\nhelp\n", 3); !strings.HasPrefix(got, "test.tar.gz\n\nbox\n\nnew NAME IMAGE\n") || !strings.HasSuffix(got, "\n\n") {
+		t.Fatalf("pipelined = %q", got)
+	}
+	for req, want := range map[string]string{
+		"frobnicate\n":          "syntax\n\n",
+		"new box\n":             "syntax\n\n",
+		"ls\n":                  "syntax\n\n",
+		"new box test.tar.gz\n": "error\n\n",
+		"new bad/name x\n":      "error\n\n",
+		"stop box\n":            "error\n\n",
+		"ls nonsense\n":         "syntax\n\n",
+		"rm nosuch\n":           "error\n\n",
+	} {
+		if got := e.compat(req, 1); got != want {
+			t.Errorf("%q = %q, want %q", req, got, want)
+		}
+	}
+	// A request arriving in several reads.
+	c, err := net.Dial("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"ls in", "sta", "nce\n"} {
+		c.Write([]byte(part))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := readAnswers(t, c, 1); got != "box\n\n" {
+		t.Fatalf("split request = %q", got)
+	}
+	c.Close()
+	// Longer than 4096 bytes: refused, and the daemon keeps serving.
+	long := strings.Repeat("x", 5000) + "\n"
+	if got := e.compat(long, 1); got != "syntax\n\n" {
+		t.Fatalf("long request = %q", got)
+	}
+	if got := e.compat("run box\n", 1); got != "ok\n\n" {
+		t.Fatalf("run = %q", got)
+	}
+	e.waitReport("box")
+	if got := e.compat("stop box\n", 1); got != "ok\n\n" {
+		t.Fatalf("stop = %q", got)
+	}
+	e.groupGone("box")
+}
+
+func TestSocketSecurity(t *testing.T) {
+	dir := t.TempDir()
+	bait := filepath.Join(dir, "bait")
+	os.WriteFile(bait, []byte("keep"), 0o644)
+	e := startDaemonWithStaleSocket(t, bait)
+	st, err := os.Lstat(e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, want a socket with 0600", st.Mode())
+	}
+	if data, _ := os.ReadFile(bait); string(data) != "keep" {
+		t.Fatal("the symlink's target was touched")
+	}
+	// Open the file mode so only the peer-credential check stands between
+	// an unprivileged user and the daemon.
+	os.Chmod(e.sock, 0o666)
+	os.Chmod(filepath.Dir(e.sock), 0o755)
+	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "ls", "instance")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("nobody got %q (%v)", out, err)
+	}
+	e.ok("ls") // the daemon keeps serving
+}
+
+// startDaemonWithStaleSocket puts a symlink where the socket goes first.
+func startDaemonWithStaleSocket(t *testing.T, target string) *env {
+	t.Helper()
+	e := startDaemon(t)
+	e.daemon.Process.Kill()
+	<-e.exited
+	os.Remove(e.sock)
+	if err := os.Symlink(target, e.sock); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	return e
+}

@@ -1,0 +1,197 @@
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInitSeesItselfAsPID1(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	r := e.waitReport("box")
+	host, _ := os.Readlink("/proc/self/ns/mnt")
+	hostPid, _ := os.Readlink("/proc/self/ns/pid")
+	hostCg, _ := os.Readlink("/proc/self/ns/cgroup")
+	switch {
+	case r.Pid != 1 || r.Ppid != 0:
+		t.Errorf("init pid %d ppid %d, want 1 and 0", r.Pid, r.Ppid)
+	case r.MntNS == host || r.MntNS == "":
+		t.Errorf("init's mount namespace %q is the host's %q", r.MntNS, host)
+	case r.PidNS == hostPid || r.CgroupNS == hostCg:
+		t.Errorf("init shares the host's pid or cgroup namespace")
+	case !slices.Contains(strings.Split(r.Cgroup, "\n"), "0::/"):
+		t.Errorf("init's cgroup %q, want 0::/, the root of its own cgroup namespace", r.Cgroup)
+	}
+	if strings.Join(r.Env, " ") != "HOME=/ TERM=linux" {
+		t.Errorf("init's environment %q, want the kernel's HOME=/ TERM=linux", r.Env)
+	}
+	for _, fd := range r.FDs {
+		num, target, _ := strings.Cut(fd, " ")
+		n, _ := strconv.Atoi(num)
+		// 0-2 are the console; the Go runtime of the test init opens its
+		// own epoll and eventfd, and ReadDir's descriptor shows no target.
+		if (n <= 2 && target != e.console) || (n > 2 && target != "" && !strings.HasPrefix(target, "anon_inode:")) {
+			t.Errorf("init has descriptor %s; want only the console on 0-2 and nothing of the daemon's", fd)
+		}
+	}
+	if r.SigBlk != "0000000000000000" || r.SigIgn != "0000000000000000" {
+		t.Errorf("init's signal mask %s ignored %s, want none", r.SigBlk, r.SigIgn)
+	}
+	st := e.state("box")
+	if st.State != "running" || st.Pid == 0 {
+		t.Fatalf("ls says %+v", st)
+	}
+	procs, err := os.ReadFile(filepath.Join(e.cgroup, "box", "cgroup.procs"))
+	if err != nil || !strings.Contains(string(procs), strconv.Itoa(st.Pid)) {
+		t.Fatalf("init %d not in the instance's cgroup: %q %v", st.Pid, procs, err)
+	}
+	e.ok("stop", "box", "--kill")
+	e.groupGone("box")
+}
+
+func TestStopGracefulAndForced(t *testing.T) {
+	e := startDaemon(t)
+	e.image("obeys.tar.gz", false, nil)
+	e.image("stubborn.tar.gz", false, map[string]string{"ignore-halt": ""})
+	e.ok("new", "obeys", "obeys.tar.gz")
+	e.ok("new", "stubborn", "stubborn.tar.gz")
+
+	e.ok("run", "obeys")
+	e.waitReport("obeys")
+	e.ok("stop", "obeys")
+	if _, err := os.Stat(filepath.Join(e.rootfs("obeys"), "halted")); err != nil {
+		t.Fatal("graceful stop did not let init handle the halt signal")
+	}
+	if st := e.state("obeys"); st.State != "stopped" || st.Ended != "exited 0" {
+		t.Fatalf("after graceful stop: %+v", st)
+	}
+	e.groupGone("obeys")
+
+	e.ok("run", "stubborn")
+	e.waitReport("stubborn")
+	start := time.Now()
+	e.ok("stop", "stubborn", "--timeout", "300ms")
+	if time.Since(start) < 300*time.Millisecond {
+		t.Fatal("stop of an init that ignores the halt signal did not wait for the timeout")
+	}
+	if st := e.state("stubborn"); st.State != "stopped" || st.Ended != "killed by SIGKILL" {
+		t.Fatalf("after forced stop: %+v", st)
+	}
+	e.groupGone("stubborn")
+
+	// --kill ends init and everything it started at once.
+	e.ok("run", "stubborn")
+	e.waitReport("stubborn")
+	e.ctl("stubborn", "fork 100")
+	e.waitFor("100 children", func() bool {
+		_, err := os.Stat(filepath.Join(e.rootfs("stubborn"), "forked"))
+		return err == nil
+	})
+	e.ok("stop", "stubborn", "--kill")
+	e.groupGone("stubborn")
+}
+
+func TestPreemption(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "a", "test.tar.gz")
+	e.ok("new", "b", "test.tar.gz")
+	e.ok("run", "a")
+	e.waitReport("a")
+	e.ok("run", "b")
+	e.waitReport("b")
+	if _, err := os.Stat(filepath.Join(e.rootfs("a"), "halted")); err != nil {
+		t.Fatal("run b did not stop a gracefully")
+	}
+	if a, b := e.state("a"), e.state("b"); a.State != "stopped" || b.State != "running" {
+		t.Fatalf("after run b: a %s, b %s", a.State, b.State)
+	}
+	e.groupGone("a")
+	e.ok("run", "b") // already running: nothing to do
+	if e.state("b").State != "running" {
+		t.Fatal("run of the running instance changed it")
+	}
+}
+
+func TestInstanceRebootAndPoweroff(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	first := e.state("box").Pid
+	e.ctl("box", "reboot")
+	e.waitReport("box")
+	boots, _ := os.ReadFile(filepath.Join(e.rootfs("box"), "boots"))
+	if n := strings.Count(string(boots), "\n"); n != 2 {
+		t.Fatalf("boots = %d after an in-instance reboot, want 2", n)
+	}
+	if st := e.state("box"); st.State != "running" || st.Pid == first {
+		t.Fatalf("after reboot: %+v (first pid %d)", st, first)
+	}
+	e.ctl("box", "poweroff")
+	e.waitFor("poweroff", func() bool { return e.state("box").State == "stopped" })
+	if st := e.state("box"); st.Ended != "powered off" {
+		t.Fatalf("after poweroff: %+v", st)
+	}
+	e.groupGone("box")
+}
+
+func TestInitExitsOnItsOwn(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	e.ctl("box", "exit 3")
+	e.waitFor("init to exit", func() bool { return e.state("box").State == "stopped" })
+	if st := e.state("box"); st.Ended != "exited 3" {
+		t.Fatalf("ls says %+v, want ended by exit 3", st)
+	}
+	e.groupGone("box")
+}
+
+func TestRunWithoutInitFails(t *testing.T) {
+	e := startDaemon(t)
+	e.image("noinit.tar.gz", true, nil)
+	e.ok("new", "bare", "noinit.tar.gz")
+	e.refused(1, "no /sbin/init", "run", "bare")
+	if st := e.state("bare"); st.State != "stopped" {
+		t.Fatalf("after a failed run: %+v", st)
+	}
+	e.groupGone("bare")
+}
+
+func TestFreezeAndThaw(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	e.ok("freeze", "box")
+	events := func() string {
+		data, _ := os.ReadFile(filepath.Join(e.cgroup, "box", "cgroup.events"))
+		return string(data)
+	}
+	if !strings.Contains(events(), "frozen 1") || e.state("box").State != "frozen" {
+		t.Fatalf("after freeze: events %q, ls %+v", events(), e.state("box"))
+	}
+	e.ok("run", "box")
+	if !strings.Contains(events(), "frozen 0") || e.state("box").State != "running" {
+		t.Fatalf("after run of the frozen instance: events %q", events())
+	}
+	// A frozen instance still stops gracefully: it is thawed first.
+	e.ok("freeze", "box")
+	e.ok("stop", "box")
+	if _, err := os.Stat(filepath.Join(e.rootfs("box"), "halted")); err != nil {
+		t.Fatal("stop of a frozen instance did not thaw it and let init halt")
+	}
+	e.groupGone("box")
+}
