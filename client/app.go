@@ -221,4 +221,3 @@ func versionString() string { return Version }
 
 // Version is set at link time.
 var Version = "dev"
-

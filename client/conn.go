@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 
 	"initns/daemon/api"
 )
@@ -35,6 +36,11 @@ func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage
 		return nil, err
 	}
 	if _, err := c.c.Write(append(data, '\n')); err != nil {
+		// A refused peer's connection is closed at once; the reason is
+		// the one line the daemon wrote before closing.
+		if line, rerr := c.r.ReadString('\n'); rerr == nil {
+			return nil, &api.Error{Code: api.CodeFailed, Message: strings.TrimSpace(line)}
+		}
 		return nil, fmt.Errorf("send to daemon: %w", err)
 	}
 	for {

@@ -152,6 +152,8 @@ func TestSocketSecurity(t *testing.T) {
 	// an unprivileged user and the daemon.
 	os.Chmod(e.sock, 0o666)
 	os.Chmod(filepath.Dir(e.sock), 0o755)
+	os.Chmod(filepath.Dir(filepath.Dir(e.sock)), 0o755)
+	os.Chmod(e.bin, 0o755)
 	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "ls", "instance")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

@@ -25,7 +25,7 @@ type boot struct {
 	done  chan struct{} // closed once init has exited and the cgroup is gone
 
 	// Guarded by Daemon.mu.
-	stopping bool   // a stop was asked: a reboot must not restart it
+	stopping bool // a stop was asked: a reboot must not restart it
 	frozen   bool
 	ended    string // how it ended, once done
 	err      error  // cleanup failure, once done

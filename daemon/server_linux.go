@@ -173,6 +173,11 @@ func inGroup(pid, gid int) bool {
 
 func (d *Daemon) compatRequest(c net.Conn, p peer, line string) {
 	verb, args := parseCompat(line)
+	if verb == "ls" && len(args) == 0 {
+		// The first versions knew only `ls image` and `ls instance`.
+		c.Write([]byte(answerSyntax))
+		return
+	}
 	result, err := d.dispatch(context.Background(), p, verb, &call{args: args})
 	c.Write([]byte(compatAnswer(result, err)))
 }
