@@ -53,3 +53,12 @@ func removeTree(path string) error {
 	}
 	return nil
 }
+
+// rootID identifies the state root, which Seed leaves out of a snapshot.
+func (s *Store) rootID() (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(s.root, &st); err != nil {
+		return fileID{}, fmt.Errorf("stat state root: %w", err)
+	}
+	return fileID{st.Dev, st.Ino}, nil
+}

@@ -1,8 +1,13 @@
 package store
 
 import (
+	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -27,4 +32,135 @@ func (s *Store) Images() ([]Image, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Seed snapshots the directory tree dir (an absolute host path) into the new
+// image images/<image>, formatted by the image name's suffix: .tar,
+// .tar.gz/.tgz (parallel gzip) or .tar.zst. It stays on dir's file system
+// and leaves out the state root. It refuses an existing image (ErrExist)
+// and is atomic: the image is written and synced in scratch/, then linked
+// into images/ (which fails rather than overwrite). Progress counts the
+// bytes of file content read; the total is unknown (-1).
+func (s *Store) Seed(ctx context.Context, dir, image string, p Progress) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("seed directory %q: give an absolute path", dir)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("seed directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("seed directory %s: not a directory", dir)
+	}
+	return s.writeImage(ctx, dir, image, &progressCounter{p: p, total: -1})
+}
+
+// Commit snapshots the root filesystem of instance name into the new image
+// images/<image>, as Seed does. The instance is marked busy meanwhile, so
+// Remove fails with ErrBusy; freezing a running instance around the call is
+// the caller's job. Progress estimates its total from the instance's
+// recorded size.
+func (s *Store) Commit(ctx context.Context, name, image string, p Progress) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	if err := s.reserve(name, false); err != nil {
+		return err
+	}
+	defer s.release(name)
+	in, _ := s.Instance(name)
+	total := in.Size
+	if total <= 0 {
+		total = -1
+	}
+	return s.writeImage(ctx, s.RootfsPath(name), image, &progressCounter{p: p, total: total})
+}
+
+// writeImage archives dir into images/<image> atomically.
+func (s *Store) writeImage(ctx context.Context, dir, image string, pc *progressCounter) error {
+	if err := ValidImageName(image); err != nil {
+		return err
+	}
+	format, err := formatForName(image)
+	if err != nil {
+		return err
+	}
+	if err := s.reserveImage(image); err != nil {
+		return err
+	}
+	defer s.releaseImage(image)
+	skip, err := s.rootID()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.path(scratchDir), "image-"+image+".")
+	if err != nil {
+		return fmt.Errorf("scratch folder: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := writeCompressed(ctx, dir, tmp, format, skip, pc); err != nil {
+		return fmt.Errorf("image %s from %s: %w", image, dir, err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("image %s: sync: %w", image, err)
+	}
+	// link(2) fails if the name exists: no overwrite, even if another
+	// process made it meanwhile.
+	if err := os.Link(tmp.Name(), s.ImagePath(image)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return imageExists(image)
+		}
+		return fmt.Errorf("image %s: %w", image, err)
+	}
+	if err := syncDir(s.path(imagesDir)); err != nil {
+		return err
+	}
+	pc.finish()
+	return nil
+}
+
+func writeCompressed(ctx context.Context, dir string, f *os.File, format string, skip fileID, pc *progressCounter) error {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw, err := compressor(bw, format)
+	if err != nil {
+		return err
+	}
+	if err := writeArchive(ctx, dir, cw, skip, pc); err != nil {
+		cw.Close()
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) reserveImage(image string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.imgIn[image] {
+		return fmt.Errorf("image %q is %w: it is being written; wait for it", image, ErrBusy)
+	}
+	if _, err := os.Lstat(s.ImagePath(image)); err == nil {
+		return imageExists(image)
+	}
+	s.imgIn[image] = true
+	return nil
+}
+
+func (s *Store) releaseImage(image string) {
+	s.mu.Lock()
+	delete(s.imgIn, image)
+	s.mu.Unlock()
+}
+
+func imageExists(image string) error {
+	return fmt.Errorf("image %q %w: choose another name or delete the file first", image, ErrExist)
 }

@@ -244,7 +244,6 @@ func (w *writers) stop() {
 	})
 }
 
-
 // Buffers come from pools by power-of-two size class, so a stream of small
 // files does not churn the garbage collector.
 var bufPools [bits.UintSize]sync.Pool
