@@ -1,0 +1,96 @@
+package pid1
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+)
+
+// kmsgMax is below the kernel's limit for one /dev/kmsg record
+// (LOG_LINE_MAX, 1024 minus the header): longer lines are cut.
+const kmsgMax = 900
+
+var kmsg struct {
+	once sync.Once
+	f    *os.File
+	mu   sync.Mutex
+}
+
+// Kmsg returns a writer that sends each line written to it to the kernel
+// log as an error ("<3>initns: LINE"), so it survives the daemon's log file
+// and shows in dmesg and on the console. Before /dev is mounted, or where
+// /dev/kmsg cannot be opened, the lines are dropped; writes never fail.
+func Kmsg() io.Writer { return kmsgWriter{} }
+
+type kmsgWriter struct{}
+
+func (kmsgWriter) Write(p []byte) (int, error) {
+	kmsg.once.Do(func() {
+		kmsg.f, _ = os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	})
+	if kmsg.f == nil {
+		return len(p), nil
+	}
+	kmsg.mu.Lock()
+	defer kmsg.mu.Unlock()
+	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
+		if len(line) > kmsgMax {
+			line = line[:kmsgMax]
+		}
+		// One write(2) is one record of the kernel log.
+		kmsg.f.Write(append([]byte("<3>initns: "), line...))
+	}
+	return len(p), nil
+}
+
+// KmsgHandler is a slog.Handler that passes every record on to Next and
+// also writes records of level Error and above to the kernel log (Kmsg),
+// as "MESSAGE key=value ...".
+type KmsgHandler struct {
+	Next  slog.Handler
+	attrs []slog.Attr
+}
+
+// NewKmsgHandler returns a KmsgHandler in front of next.
+func NewKmsgHandler(next slog.Handler) *KmsgHandler { return &KmsgHandler{Next: next} }
+
+// Enabled reports whether Next wants the level; errors are always enabled.
+func (h *KmsgHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || h.Next.Enabled(ctx, l)
+}
+
+// Handle writes errors to the kernel log and passes r on to Next.
+func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		var b bytes.Buffer
+		b.WriteString(r.Message)
+		for _, a := range h.attrs {
+			fmt.Fprintf(&b, " %s", a)
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&b, " %s", a)
+			return true
+		})
+		Kmsg().Write(b.Bytes())
+	}
+	if !h.Next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Next.Handle(ctx, r)
+}
+
+// WithAttrs returns a handler whose records carry attrs too.
+func (h *KmsgHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	all := append(append([]slog.Attr{}, h.attrs...), attrs...)
+	return &KmsgHandler{Next: h.Next.WithAttrs(attrs), attrs: all}
+}
+
+// WithGroup returns a handler that groups later attributes under name.
+// The kernel-log line stays flat: a person reads it, not a parser.
+func (h *KmsgHandler) WithGroup(name string) slog.Handler {
+	return &KmsgHandler{Next: h.Next.WithGroup(name), attrs: h.attrs}
+}

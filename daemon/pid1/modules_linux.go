@@ -1,0 +1,134 @@
+package pid1
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// modLoader loads modules by name from one module directory, each at most
+// once.
+type modLoader struct {
+	dir     string // /lib/modules/RELEASE
+	aliases Aliases
+	deps    Deps
+	builtin map[string]bool
+	tried   map[string]bool // loaded, already loaded, or failed
+	log     *slog.Logger
+	loaded  int
+}
+
+// LoadModules loads the kernel modules for the hardware present (every
+// modalias under /sys/devices matched against modules.alias), then evdev
+// and the extra modules named, with their dependencies from modules.dep.
+// Loading a driver can reveal new devices (a bus driver finds what sits on
+// its bus), so the hardware is scanned again until nothing new loads. A
+// module that fails is logged and skipped.
+func LoadModules(log *slog.Logger, extra []string) {
+	start := time.Now()
+	l, err := newModLoader(log)
+	if err != nil {
+		log.Error("kernel modules", "err", err)
+		return
+	}
+	for round := 0; round < 4; round++ {
+		before := len(l.tried)
+		l.load(l.forHardware())
+		if round == 0 {
+			l.load(append([]string{"evdev"}, extra...))
+		}
+		if len(l.tried) == before {
+			break
+		}
+	}
+	log.Info("kernel modules", "loaded", l.loaded, "dir", l.dir, "took", time.Since(start).Round(time.Millisecond))
+}
+
+func newModLoader(log *slog.Logger) (*modLoader, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return nil, fmt.Errorf("uname: %w", err)
+	}
+	dir := filepath.Join("/lib/modules", string(bytes.TrimRight(u.Release[:], "\x00")))
+	l := &modLoader{dir: dir, tried: map[string]bool{}, log: log}
+	var err error
+	if l.deps, err = parseFile(filepath.Join(dir, "modules.dep"), ParseDeps); err != nil {
+		return nil, err
+	}
+	if l.aliases, err = parseFile(filepath.Join(dir, "modules.alias"), ParseAliases); err != nil {
+		log.Error("kernel modules: no hardware matching", "err", err)
+	}
+	if l.builtin, err = parseFile(filepath.Join(dir, "modules.builtin"), ParseBuiltin); err != nil {
+		log.Warn("kernel modules: built-in list", "err", err)
+	}
+	if loaded, err := parseFile("/proc/modules", ParseProcModules); err == nil {
+		for name := range loaded {
+			l.tried[name] = true
+		}
+	}
+	return l, nil
+}
+
+// parseFile opens path and parses it with parse.
+func parseFile[T any](path string, parse func(r io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	return parse(f)
+}
+
+// forHardware returns the modules that match the devices' modaliases.
+func (l *modLoader) forHardware() []string {
+	var names []string
+	filepath.WalkDir("/sys/devices", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Name() != "modalias" || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		names = append(names, l.aliases.Lookup(string(bytes.TrimSpace(b)))...)
+		return nil
+	})
+	return names
+}
+
+// load loads names and what they need, skipping built-in and tried ones.
+func (l *modLoader) load(names []string) {
+	var want []string
+	for _, n := range names {
+		if n = ModuleName(n); !l.builtin[n] && !l.tried[n] {
+			want = append(want, n)
+		}
+	}
+	order, unknown := l.deps.Order(want)
+	for _, n := range unknown {
+		if !l.tried[n] {
+			l.tried[n] = true
+			l.log.Error("kernel module not found", "module", n, "dir", l.dir)
+		}
+	}
+	for _, n := range order {
+		if l.tried[n] || l.builtin[n] {
+			continue
+		}
+		l.tried[n] = true
+		if err := insertModule(filepath.Join(l.dir, l.deps[n].Path)); err != nil {
+			l.log.Error("kernel module", "module", n, "err", err)
+			continue
+		}
+		l.loaded++
+		l.log.Info("kernel module loaded", "module", n)
+	}
+}
