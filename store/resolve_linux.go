@@ -94,7 +94,8 @@ func (x *extractor) resolveError(entry, path string, err error) error {
 	}
 	switch {
 	case errors.Is(err, unix.ELOOP):
-		return &entryError{entry, fmt.Errorf("%w: %s is a symlink; an image may not write through a symlink", ErrBadImage, path)}
+		return &entryError{entry, fmt.Errorf("%w: %s is a symlink; an image may not write through a symlink",
+			ErrBadImage, x.firstSymlink(path))}
 	case errors.Is(err, unix.ENOTDIR):
 		return &entryError{entry, fmt.Errorf("%w: %s is not a directory", ErrBadImage, path)}
 	case errors.Is(err, unix.EXDEV):
@@ -118,3 +119,23 @@ type entryError struct {
 
 func (e *entryError) Error() string { return fmt.Sprintf("entry %q: %v", e.entry, e.err) }
 func (e *entryError) Unwrap() error { return e.err }
+
+// firstSymlink names the first component of path that is a symlink (for
+// the error message), or path itself if none is found.
+func (x *extractor) firstSymlink(path string) string {
+	parts := strings.Split(path, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		fd, err := openBeneath(x.root, sub, unix.O_PATH|unix.O_NOFOLLOW)
+		if err != nil {
+			break
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return sub
+		}
+	}
+	return path
+}
