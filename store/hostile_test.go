@@ -26,10 +26,16 @@ type entry struct {
 	raw        []byte
 }
 
-func file(name, data string) entry   { return entry{name: name, typ: tar.TypeReg, mode: 0o644, data: data} }
-func dir(name string) entry          { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, to string) entry  { return entry{name: name, typ: tar.TypeSymlink, link: to, mode: 0o777} }
-func hardlink(name, to string) entry { return entry{name: name, typ: tar.TypeLink, link: to, mode: 0o644} }
+func file(name, data string) entry {
+	return entry{name: name, typ: tar.TypeReg, mode: 0o644, data: data}
+}
+func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, to string) entry {
+	return entry{name: name, typ: tar.TypeSymlink, link: to, mode: 0o777}
+}
+func hardlink(name, to string) entry {
+	return entry{name: name, typ: tar.TypeLink, link: to, mode: 0o644}
+}
 
 func makeTar(t testing.TB, entries ...entry) []byte {
 	t.Helper()
