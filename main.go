@@ -1,9 +1,8 @@
 // Command initns is one static binary that plays every role of the initns
 // system-container manager, chosen by the base name of argv[0]:
 //
-//	init           the daemon (PID 1 at boot, or in the background on a host)
-//	initns         the command-line client
-//	initns-nsexec  internal: the in-namespace stage started by the daemon
+//	init    the daemon (PID 1 at boot, or in the background on a host)
+//	initns  the command-line client
 //
 // Under any other name the first argument names the role.
 package main
@@ -15,13 +14,11 @@ import (
 
 	"initns/client"
 	"initns/daemon"
-	"initns/nsexec"
 )
 
 var roles = map[string]func(args []string) int{
-	"init":        daemon.Main,
-	"initns":      client.Main,
-	nsexec.Stage: nsexec.Main,
+	"init":   daemon.Main,
+	"initns": client.Main,
 }
 
 func main() {

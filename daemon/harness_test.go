@@ -31,7 +31,7 @@ var (
 
 // binaries builds bin (the project's binary, with init and initns links)
 // and testinit once per test run.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "initns-bin-")
@@ -56,7 +56,7 @@ func binaries(t *testing.T) string {
 
 // env is one daemon under test.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	root    string
 	sock    string
@@ -67,7 +67,7 @@ type env struct {
 }
 
 // startDaemon starts a daemon of the test's own.
-func startDaemon(t *testing.T, extra ...string) *env {
+func startDaemon(t testing.TB, extra ...string) *env {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
@@ -219,7 +219,7 @@ func (e *env) compat(send string, n int) string {
 	return readAnswers(e.t, c, n)
 }
 
-func readAnswers(t *testing.T, c net.Conn, n int) string {
+func readAnswers(t testing.TB, c net.Conn, n int) string {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	r := bufio.NewReader(c)
@@ -321,7 +321,7 @@ func (e *env) image(name string, noInit bool, files map[string]string) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	data, err := os.ReadFile(from)
 	if err != nil {
@@ -334,7 +334,7 @@ func copyFile(t *testing.T, from, to string) {
 
 // testWriter sends the daemon's stderr to the test log.
 type testWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 

@@ -50,12 +50,10 @@ func (d *Daemon) start(name string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	pidfd := -1
-	pid, exit, err := nsexec.Start(nsexec.Config{
+	proc, err := nsexec.Start(nsexec.Config{
 		Rootfs:   d.store.RootfsPath(name),
 		CgroupFD: fd,
 		Console:  d.cfg.Console,
-		PidFD:    &pidfd,
 	})
 	if err != nil {
 		if derr := g.Destroy(cleanupTimeout); derr != nil {
@@ -63,12 +61,12 @@ func (d *Daemon) start(name string) error {
 		}
 		return err
 	}
-	b := &boot{name: name, group: g, pid: pid, pidfd: pidfd, done: make(chan struct{})}
+	b := &boot{name: name, group: g, pid: proc.Pid, pidfd: proc.PidFD, done: make(chan struct{})}
 	d.mu.Lock()
 	d.active = b
 	d.mu.Unlock()
-	d.log.Info("state", "instance", name, "state", Running, "pid", pid)
-	go d.watch(b, exit)
+	d.log.Info("state", "instance", name, "state", Running, "pid", proc.Pid)
+	go d.watch(b, proc.Exit)
 	return nil
 }
 

@@ -31,16 +31,7 @@ var (
 // and a channel that receives its exit exactly once. The fork happens under
 // the reaper's lock, so the child cannot be reaped before its waiter exists.
 func Start(argv0 string, argv []string, attr *syscall.ProcAttr) (int, <-chan Exit, error) {
-	run()
-	mu.Lock()
-	defer mu.Unlock()
-	pid, err := syscall.ForkExec(argv0, argv, attr)
-	if err != nil {
-		return 0, nil, err
-	}
-	ch := make(chan Exit, 1)
-	waiters[pid] = ch
-	return pid, ch, nil
+	return StartFunc(func() (int, error) { return syscall.ForkExec(argv0, argv, attr) })
 }
 
 // OnOrphan sets a function called (from the reaper goroutine) for every
@@ -90,4 +81,19 @@ func reap() {
 			f(e)
 		}
 	}
+}
+
+// StartFunc runs start, which forks a child and returns its pid, under the
+// reaper's lock, and returns a channel that receives the child's exit.
+func StartFunc(start func() (int, error)) (int, <-chan Exit, error) {
+	run()
+	mu.Lock()
+	defer mu.Unlock()
+	pid, err := start()
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan Exit, 1)
+	waiters[pid] = ch
+	return pid, ch, nil
 }
