@@ -207,7 +207,7 @@ func (d *Daemon) list() (*api.List, error) {
 }
 
 func (d *Daemon) cmdSeed(c *call) (any, error) {
-	return nil, errNoImageWriter
+	return nil, d.store.Seed(c.ctx, c.args[0], c.args[1], c.progress)
 }
 
 func (d *Daemon) cmdCommit(c *call) (any, error) {
@@ -224,12 +224,8 @@ func (d *Daemon) cmdCommit(c *call) (any, error) {
 		return nil, err
 	}
 	defer thaw()
-	return nil, fmt.Errorf("%s: %w", image, errNoImageWriter)
+	return nil, d.store.Commit(c.ctx, name, image, c.progress)
 }
-
-// errNoImageWriter stands until store's image writer lands (store.Seed and
-// store.Commit, being written beside this).
-var errNoImageWriter = errors.New("image writing is not in this build yet")
 
 // holdStill freezes name for a snapshot if it is running, and returns what
 // undoes that. A frozen instance stays as it is.
