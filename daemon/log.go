@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"sync"
 )
@@ -51,14 +49,4 @@ func (r *rotatingFile) Write(p []byte) (int, error) {
 	n, err := r.f.Write(p)
 	r.size += int64(n)
 	return n, err
-}
-
-// newLogger logs to the file, and also to extra (stderr on a host,
-// /dev/kmsg for errors at PID 1) when it is not nil.
-func newLogger(file io.Writer, extra slog.Handler) *slog.Logger {
-	h := slog.NewTextHandler(file, &slog.HandlerOptions{Level: slog.LevelDebug})
-	if extra == nil {
-		return slog.New(h)
-	}
-	return slog.New(slog.NewMultiHandler(h, extra))
 }

@@ -1,49 +1,84 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/daemon/pid1"
+	"initns/daemon/reaper"
 )
 
 // Main runs the daemon. As PID 1 it never returns.
 func Main(args []string) int {
-	pid1 := os.Getpid() == 1
+	isPID1 := os.Getpid() == 1
+	if isPID1 {
+		defer forever()
+		reaper.Run()
+	}
 	cfg, extra, err := parseFlags(args[1:], os.Stderr)
-	if err != nil && !pid1 {
+	if err != nil && !isPID1 {
 		return 2
 	}
-	log, err := setupLog(cfg, pid1)
+	var boot pid1.Settings
+	if isPID1 {
+		boot = pid1.Setup(slog.New(pid1.NewKmsgHandler(slog.NewTextHandler(os.Stderr, nil))))
+		cfg.apply(boot)
+	}
+	log, err := setupLog(cfg, isPID1)
 	if err != nil {
-		return fatal(pid1, err)
+		return fatal(isPID1, err)
 	}
 	if len(extra) > 0 {
 		log.Info("ignoring arguments", "args", extra)
 	}
-	d, err := newDaemon(cfg, log, pid1)
+	d, err := newDaemon(cfg, log, isPID1)
 	if err != nil {
 		log.Error("start", "err", err)
-		return fatal(pid1, err)
+		return fatal(isPID1, err)
 	}
 	l, err := listen(cfg.Socket)
 	if err != nil {
 		log.Error("start", "err", err)
-		return fatal(pid1, err)
+		return fatal(isPID1, err)
 	}
-	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", pid1)
+	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", isPID1)
 	go d.serve(l)
+	ctx, stopShell := context.WithCancel(context.Background())
+	if boot.Shell != "" {
+		go pid1.KeepShell(ctx, boot.Shell, log)
+	}
 	how := d.wait()
+	stopShell()
 	l.Close()
 	os.Remove(cfg.Socket)
 	log.Info("shutdown", "how", how)
+	if isPID1 {
+		powerOff(how, log)
+	}
 	return 0
 }
 
-func setupLog(cfg Config, pid1 bool) (*slog.Logger, error) {
+// apply takes the daemon's settings from the kernel command line
+// (initns.root=, initns.socket=, initns.debug=1), over the flags.
+func (c *Config) apply(s pid1.Settings) {
+	if v := s.Get("root"); v != "" {
+		c.Root = v
+		c.Log = v + "/log"
+	}
+	if v := s.Get("socket"); v != "" {
+		c.Socket = v
+	}
+	c.Debug = c.Debug || s.Debug
+}
+
+func setupLog(cfg Config, isPID1 bool) (*slog.Logger, error) {
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, fmt.Errorf("create state root: %w", err)
 	}
@@ -51,23 +86,56 @@ func setupLog(cfg Config, pid1 bool) (*slog.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	return newLogger(f, nil), nil
+	h := slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if isPID1 {
+		// Errors also reach the kernel log, where they survive the daemon.
+		return slog.New(pid1.NewKmsgHandler(h)), nil
+	}
+	return slog.New(h), nil
 }
 
-// fatal ends a daemon that cannot start; PID 1 must never exit, so it
-// reports and waits forever instead (the kernel would panic otherwise).
-func fatal(pid1 bool, err error) int {
+// fatal ends a daemon that cannot start. PID 1 must never exit (the kernel
+// would panic), so it reports and stays.
+func fatal(isPID1 bool, err error) int {
 	fmt.Fprintln(os.Stderr, "init:", err)
-	if !pid1 {
-		return 1
+	if isPID1 {
+		pid1.Kmsg().Write([]byte("<3>initns: cannot start: " + err.Error()))
+		forever()
+	}
+	return 1
+}
+
+// forever keeps PID 1 alive whatever happened: a panic that reached Main
+// is logged, then the process sleeps and still reaps orphans.
+func forever() {
+	if r := recover(); r != nil {
+		msg := fmt.Sprintf("<2>initns: panic: %v\n%s", r, debug.Stack())
+		pid1.Kmsg().Write([]byte(msg))
+		fmt.Fprintln(os.Stderr, msg)
 	}
 	for {
 		time.Sleep(time.Hour)
 	}
 }
 
+// powerOff syncs and reboots or powers off the machine. It returns only if
+// the kernel refused, and then PID 1 stays.
+func powerOff(how string, log *slog.Logger) {
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_RESTART
+	if how == "poweroff" {
+		cmd = unix.LINUX_REBOOT_CMD_POWER_OFF
+	}
+	err := unix.Reboot(cmd)
+	log.Error(how, "err", err)
+	forever()
+}
+
 // wait handles signals until a reboot or poweroff is asked for, and
-// returns which.
+// returns which. SIGINT (Ctrl+Alt+Del, with the kernel's immediate reboot
+// turned off) and SIGTERM mean reboot; SIGUSR2 and SIGPWR mean poweroff.
+// Every signal the daemon takes has a handler: at PID 1 the kernel drops a
+// signal without one, and a Go program can then spin on it (golang/go#59569).
 func (d *Daemon) wait() string {
 	sig := make(chan os.Signal, 8)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR, unix.SIGHUP)

@@ -42,9 +42,10 @@ func OnOrphan(f func(Exit)) {
 	mu.Unlock()
 }
 
-// run starts the reaper goroutine once. It reaps on every SIGCHLD; the
-// kernel coalesces SIGCHLDs, so each wake drains every exited child.
-func run() {
+// Run starts reaping at once (PID 1 must reap orphans from its first
+// moment); Start does it too. It reaps on every SIGCHLD; the kernel
+// coalesces SIGCHLDs, so each wake drains every exited child.
+func Run() {
 	once.Do(func() {
 		sig := make(chan os.Signal, 64)
 		signal.Notify(sig, syscall.SIGCHLD)
@@ -86,7 +87,7 @@ func reap() {
 // StartFunc runs start, which forks a child and returns its pid, under the
 // reaper's lock, and returns a channel that receives the child's exit.
 func StartFunc(start func() (int, error)) (int, <-chan Exit, error) {
-	run()
+	Run()
 	mu.Lock()
 	defer mu.Unlock()
 	pid, err := start()
