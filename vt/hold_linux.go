@@ -74,9 +74,16 @@ func (h *Holder) answer() {
 }
 
 // Release gives the VT back to the kernel (VT_AUTO) and stops answering.
-// Once it returns, switches away from the VT happen without asking.
+// Once it returns, switches away from the VT happen without asking. It
+// works after a hangup of the VT too (its session leader exited, which
+// makes every descriptor open on it fail with EIO): it sets the mode
+// through a descriptor of its own, opened anew.
 func (h *Holder) Release() error {
-	err := (&Terminal{fd: h.fd, path: h.path}).SetSwitchMode(SwitchMode{})
+	t, err := Open(h.path)
+	if err == nil {
+		err = t.SetSwitchMode(SwitchMode{})
+		t.Close()
+	}
 	signal.Stop(h.sigs)
 	close(h.sigs)
 	<-h.done

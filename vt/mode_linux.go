@@ -116,3 +116,22 @@ func (t *Terminal) SetControlling(steal bool) error {
 	}
 	return nil
 }
+
+// SetSane resets the line settings a previous session may have left on
+// the VT (the kernel keeps a VT's termios after its last close) to the
+// kernel's defaults for a new terminal (tty_std_termios), plus IUTF8 for
+// the Unicode keyboard. The control characters and speed are kept.
+func (t *Terminal) SetSane() error {
+	tio, err := unix.IoctlGetTermios(t.fd, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("TCGETS on %s: %w", t.path, err)
+	}
+	tio.Iflag = unix.ICRNL | unix.IXON | unix.IUTF8
+	tio.Oflag = unix.OPOST | unix.ONLCR
+	tio.Lflag = unix.ISIG | unix.ICANON | unix.ECHO | unix.ECHOE | unix.ECHOK |
+		unix.ECHOCTL | unix.ECHOKE | unix.IEXTEN
+	if err := unix.IoctlSetTermios(t.fd, unix.TCSETS, tio); err != nil {
+		return fmt.Errorf("TCSETS on %s: %w", t.path, err)
+	}
+	return nil
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/vt/vttest"
 )
 
 // testVT is the VT the tests switch to; it is the one initns's host shell
@@ -24,6 +26,10 @@ const childEnv = "INITNS_VT_TEST_CHILD"
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "ctty" {
 		os.Exit(controllingChild())
+	}
+	if err := vttest.Lock(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
@@ -272,4 +278,30 @@ func controllingChild() int {
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	fmt.Println(fields[4]) // tty_nr, the 7th field of proc(5)
 	return 0
+}
+
+func TestSetSane(t *testing.T) {
+	term := openVT(t, testVT)
+	saved, err := unix.IoctlGetTermios(term.Fd(), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.IoctlSetTermios(term.Fd(), unix.TCSETS, saved)
+	raw := *saved
+	raw.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG
+	raw.Iflag &^= unix.ICRNL
+	if err := unix.IoctlSetTermios(term.Fd(), unix.TCSETS, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.SetSane(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := unix.IoctlGetTermios(term.Fd(), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lflag = unix.ECHO | unix.ICANON | unix.ISIG
+	if got.Lflag&lflag != lflag || got.Iflag&(unix.ICRNL|unix.IUTF8) != unix.ICRNL|unix.IUTF8 {
+		t.Fatalf("after SetSane: lflag %#o iflag %#o", got.Lflag, got.Iflag)
+	}
 }

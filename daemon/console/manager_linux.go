@@ -1,0 +1,182 @@
+package console
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config says where the shell lives. The zero value of each field means
+// the default of SPEC §7.
+type Config struct {
+	VT            int           // the shell's VT; default 63 (/dev/tty63)
+	HomeVT        int           // the VT given back when the shell ends; default 1
+	Shells        []string      // the shells tried in order; default /bin/bash, /bin/sh
+	FreezeTimeout time.Duration // bound on the freeze; default 5s
+	SwitchTimeout time.Duration // bound on each VT switch; default 5s
+	EndTimeout    time.Duration // bound on ending the shell's session; default 5s
+	Proc          string        // where processes are listed; default /proc
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration) {
+		if *d == 0 {
+			*d = 5 * time.Second
+		}
+	}
+	def(&c.FreezeTimeout)
+	def(&c.SwitchTimeout)
+	def(&c.EndTimeout)
+	if c.VT == 0 {
+		c.VT = 63
+	}
+	if c.HomeVT == 0 {
+		c.HomeVT = 1
+	}
+	if len(c.Shells) == 0 {
+		c.Shells = []string{"/bin/bash", "/bin/sh"}
+	}
+	if c.Proc == "" {
+		c.Proc = "/proc"
+	}
+	return c
+}
+
+// phase is where the Manager is between two transitions.
+type phase int
+
+const (
+	idle    phase = iota // no shell
+	opening              // Chord is freezing and starting the shell
+	open                 // the shell lives
+	closing              // the shell's session is being ended
+)
+
+// Manager runs the host shell. Its transitions (open, close) never
+// overlap: a transition marks its phase under the Manager's lock, then
+// works without it. The locking rule: the Manager's lock is held only to
+// read and change the phase, never across a Host call, a VT switch or a
+// wait, so a caller may hold its own locks while calling EndShell and the
+// Host may take those same locks.
+type Manager struct {
+	host Host
+	log  *slog.Logger
+	cfg  Config
+
+	mu     sync.Mutex
+	phase  phase
+	cancel bool   // EndShell came while opening
+	sh     *shell // the shell, while open or closing
+}
+
+// New returns a Manager with no shell. log receives every transition.
+func New(host Host, log *slog.Logger, cfg Config) *Manager {
+	return &Manager{host: host, log: log, cfg: cfg.withDefaults()}
+}
+
+// Chord is the hotkey. If the shell lives, it brings the shell's VT to
+// front again. Otherwise it freezes the running instance (bounded by
+// FreezeTimeout; past it the shell opens anyway, naming the tasks that
+// would not freeze), starts the shell as a new session on the shell's VT
+// and switches there, holding the VT in VT_PROCESS mode. It returns when
+// the shell is open, or at once if a transition is under way (a second
+// chord while the first is being handled is dropped). Safe to call from
+// any goroutine; the hotkey should call it on its own goroutine.
+func (m *Manager) Chord() {
+	m.mu.Lock()
+	switch m.phase {
+	case open:
+		sh := m.sh
+		m.mu.Unlock()
+		m.log.Info("console: chord with the host shell alive; switching back to it")
+		m.front(sh.term)
+		return
+	case opening, closing:
+		m.mu.Unlock()
+		m.log.Info("console: chord ignored, a console transition is under way")
+		return
+	}
+	m.phase, m.cancel = opening, false
+	m.mu.Unlock()
+	m.open()
+}
+
+// EndShell ends the host shell for `run` of the frozen instance: it ends
+// every process of the shell's session, waits until none is left (reaped,
+// no zombie), gives the VT back to the kernel (VT_AUTO) and switches to
+// HomeVT. It does not thaw: the caller does. It returns once that is done,
+// or at once when there is no shell. If the shell is being opened, it
+// makes the opening undo itself (end the shell, thaw what it froze) and
+// returns without waiting, since the opening may be waiting in
+// Host.FreezeRunning for a lock the caller holds.
+func (m *Manager) EndShell() {
+	m.mu.Lock()
+	switch m.phase {
+	case idle:
+		m.mu.Unlock()
+	case opening:
+		m.cancel = true
+		m.mu.Unlock()
+		m.log.Info("console: shell end requested while it opens; the opening will undo itself")
+	case closing:
+		done := m.sh.done
+		m.mu.Unlock()
+		<-done
+	case open:
+		sh := m.sh
+		m.phase = closing
+		m.mu.Unlock()
+		m.log.Info("console: ending the host shell", "pid", sh.pid)
+		m.close(sh)
+		m.finish(sh)
+	}
+}
+
+// ShellPid returns the pid of the living shell (also its session id), or
+// 0 when no shell is open.
+func (m *Manager) ShellPid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.phase != open {
+		return 0
+	}
+	return m.sh.pid
+}
+
+// watch waits for the shell to exit on its own (`exit`) and then does
+// what `run` would: end the session, give the console back, and thaw the
+// instance frozen for the shell. If EndShell is already ending the shell,
+// it leaves that to EndShell.
+func (m *Manager) watch(sh *shell) {
+	<-sh.exited
+	m.mu.Lock()
+	if m.sh != sh || m.phase != open {
+		m.mu.Unlock()
+		return
+	}
+	m.phase = closing
+	m.mu.Unlock()
+	m.log.Info("console: host shell exited", "pid", sh.pid, "status", describeStatus(sh.status.Status))
+	m.close(sh)
+	m.finish(sh)
+	m.thaw(sh.frozen)
+}
+
+// finish returns to idle; the shell is gone and the VT given back.
+func (m *Manager) finish(sh *shell) {
+	m.mu.Lock()
+	m.phase, m.sh = idle, nil
+	m.mu.Unlock()
+	close(sh.done)
+	m.log.Info("console: host shell ended", "pid", sh.pid)
+}
+
+// thaw asks the Host to thaw what the shell's opening froze.
+func (m *Manager) thaw(name string) {
+	if name == "" {
+		return
+	}
+	if err := m.host.ThawFrozen(name); err != nil {
+		m.log.Error("console: thaw after the host shell", "instance", name, "err", err)
+	}
+}

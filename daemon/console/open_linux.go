@@ -1,0 +1,113 @@
+package console
+
+import (
+	"initns/vt"
+)
+
+// open is the opening transition (phase opening): freeze, start the
+// shell, switch to it. Every failure after the freeze undoes the freeze.
+func (m *Manager) open() {
+	term, err := vt.OpenVT(m.cfg.VT)
+	if err != nil {
+		m.log.Error("console: cannot open the host shell's terminal", "err", err)
+		m.undo(nil, nil, "")
+		return
+	}
+	m.prepareSwitch(term)
+	name, stuck, err := m.host.FreezeRunning(m.cfg.FreezeTimeout)
+	frozen := m.logFreeze(name, stuck, err)
+	if m.cancelled() {
+		m.undo(term, nil, frozen)
+		return
+	}
+	sh, err := m.startShell(term, banner(name, stuck, err, m.cfg))
+	if err != nil {
+		m.log.Error("console: cannot start the host shell", "err", err)
+		m.undo(term, nil, frozen)
+		return
+	}
+	sh.frozen = frozen
+	m.front(term)
+	if sh.hold, err = term.Hold(m.refused); err != nil {
+		m.log.Error("console: cannot hold the host shell's VT", "err", err)
+	}
+	m.mu.Lock()
+	if m.cancel {
+		m.mu.Unlock()
+		m.undo(term, sh, frozen)
+		return
+	}
+	m.phase, m.sh = open, sh
+	m.mu.Unlock()
+	m.log.Info("console: host shell open", "pid", sh.pid, "vt", m.cfg.VT, "frozen", frozen)
+	go m.watch(sh)
+}
+
+// logFreeze logs the freeze's outcome and returns the name of the
+// instance that is frozen now, "" if none is.
+func (m *Manager) logFreeze(name string, stuck []string, err error) string {
+	switch {
+	case err != nil:
+		m.log.Error("console: freeze failed; opening the host shell anyway", "err", err)
+		return ""
+	case name == "":
+		m.log.Info("console: no instance running")
+		return ""
+	case len(stuck) > 0:
+		m.log.Warn("console: instance did not freeze in time and keeps running; opening the host shell anyway",
+			"instance", name, "timeout", m.cfg.FreezeTimeout, "stuck", stuck)
+		return ""
+	}
+	m.log.Info("console: instance frozen", "instance", name)
+	return name
+}
+
+func (m *Manager) cancelled() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cancel
+}
+
+// undo unwinds an opening: the shell if it started, the VT, the freeze.
+func (m *Manager) undo(term *vt.Terminal, sh *shell, frozen string) {
+	if sh != nil {
+		m.close(sh)
+		m.finish(sh)
+	} else {
+		if term != nil {
+			m.home(term)
+			term.Close()
+		}
+		m.mu.Lock()
+		m.phase = idle
+		m.mu.Unlock()
+	}
+	m.thaw(frozen)
+	m.log.Info("console: host shell opening undone")
+}
+
+// close ends the shell's session, waits for the shell's own exit, gives
+// the VT back to the kernel and switches to HomeVT.
+func (m *Manager) close(sh *shell) {
+	if err := endSession(m.cfg.Proc, sh.pid, hangupGrace, m.cfg.EndTimeout); err != nil {
+		m.log.Error("console: the host shell's session did not end", "err", err)
+	}
+	if !sh.waitExit(m.cfg.EndTimeout) {
+		m.log.Error("console: the host shell did not exit", "pid", sh.pid)
+	}
+	if sh.hold != nil {
+		if err := sh.hold.Release(); err != nil {
+			m.log.Error("console: release the host shell's VT", "err", err)
+		}
+	}
+	// The shell's end hung up the VT (its session leader exited): every
+	// descriptor opened before fails with EIO, so switch through a new one.
+	sh.term.Close()
+	term, err := vt.OpenVT(m.cfg.VT)
+	if err != nil {
+		m.log.Error("console: cannot switch back", "err", err)
+		return
+	}
+	m.home(term)
+	term.Close()
+}
