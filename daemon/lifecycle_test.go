@@ -195,3 +195,39 @@ func TestFreezeAndThaw(t *testing.T) {
 	}
 	e.groupGone("box")
 }
+
+func TestAdoptionAfterDaemonRestart(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	pid := e.state("box").Pid
+	restart := func() {
+		e.daemon.Process.Kill()
+		<-e.exited
+		e.start()
+	}
+	restart()
+	if st := e.state("box"); st.State != "running" || st.Pid != pid {
+		t.Fatalf("after restart: %+v, want running with pid %d", st, pid)
+	}
+	e.ok("freeze", "box")
+	restart()
+	if st := e.state("box"); st.State != "frozen" {
+		t.Fatalf("after restart while frozen: %+v", st)
+	}
+	e.ok("run", "box") // thaws
+	e.ok("stop", "box")
+	if _, err := os.Stat(filepath.Join(e.rootfs("box"), "halted")); err != nil {
+		t.Fatal("the adopted instance was not stopped gracefully")
+	}
+	e.groupGone("box")
+	// An adopted instance that exits on its own is noticed too.
+	e.ok("run", "box")
+	e.waitReport("box")
+	restart()
+	e.ctl("box", "exit 0")
+	e.waitFor("the adopted init's exit", func() bool { return e.state("box").State == "stopped" })
+	e.groupGone("box")
+}

@@ -43,6 +43,7 @@ func Main(args []string) int {
 		log.Error("start", "err", err)
 		return fatal(isPID1, err)
 	}
+	d.adopt()
 	l, err := listen(cfg.Socket)
 	if err != nil {
 		log.Error("start", "err", err)

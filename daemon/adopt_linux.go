@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// adopt takes over what a previous daemon left in the parent cgroup: the
+// instance still running or frozen there is found from its cgroup and
+// watched through a pidfd; any other cgroup (empty, unknown, or a second
+// instance, which the one-at-a-time rule forbids) is killed and removed.
+func (d *Daemon) adopt() {
+	names, err := d.parent.Children()
+	if err != nil {
+		d.log.Error("adopt", "err", err)
+		return
+	}
+	for _, name := range names {
+		g := d.parent.Group(name)
+		if _, err := d.store.Instance(name); err == nil && d.current() == nil {
+			err := d.adoptOne(name)
+			if err == nil {
+				continue
+			}
+			d.log.Warn("adopt", "instance", name, "err", err)
+		}
+		if err := g.Destroy(cleanupTimeout); err != nil {
+			d.log.Error("remove leftover cgroup", "cgroup", g.Path, "err", err)
+		}
+	}
+}
+
+func (d *Daemon) adoptOne(name string) error {
+	g := d.parent.Group(name)
+	pid, ok := findInit(g.Pids())
+	if !ok {
+		return fmt.Errorf("no init of a PID namespace in %s", g.Path)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	frozen, _ := g.Frozen()
+	b := &boot{name: name, group: g, pid: pid, pidfd: pidfd, frozen: frozen, done: make(chan struct{})}
+	d.mu.Lock()
+	d.active = b
+	d.mu.Unlock()
+	d.log.Info("adopted", "instance", name, "pid", pid, "frozen", frozen)
+	go d.watchPidfd(b)
+	return nil
+}
+
+// watchPidfd waits for an adopted init, which is not the daemon's child,
+// to exit: its pidfd becomes readable then. Its exit status is unknown.
+func (d *Daemon) watchPidfd(b *boot) {
+	fds := []unix.PollFd{{Fd: int32(b.pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
+	}
+	d.finish(b, "exited (adopted: status unknown)", false)
+}
+
+// findInit returns the process among pids that is PID 1 of its own PID
+// namespace: the instance's init.
+func findInit(pids []int) (int, bool) {
+	for _, pid := range pids {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		inner, ok := innerPid(f)
+		f.Close()
+		if ok && inner == 1 {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// innerPid reads the pid in the innermost PID namespace from the NSpid
+// line of /proc/PID/status.
+func innerPid(r io.Reader) (int, bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "NSpid:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
