@@ -9,4 +9,18 @@
 // a Host, calls Manager.Chord from the hotkey and Manager.EndShell from
 // `run`. Every child it starts goes through initns/daemon/reaper, which
 // owns wait4 for the process.
+//
+// Wiring, in the daemon:
+//
+//	m := console.New(host, log, console.Config{})
+//	go hotkey.Watch(ctx, "/dev/input", func() { go m.Chord() })
+//	...
+//	m.EndShell() // in `run` of the frozen instance, before thawing it
+//
+// The shell's session is every process whose session id is the shell's
+// pid, read from /proc; a process that left it with setsid(2) is not
+// the shell's any more and is left alone. When the daemon is PID 1 the
+// session's orphans are re-parented to it and the reaper reaps them; a
+// daemon that is not PID 1 relies on the host's init for that, or should
+// be a child subreaper (PR_SET_CHILD_SUBREAPER), as the tests are.
 package console

@@ -13,28 +13,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// held keeps the lock file referenced: an unreachable *os.File is closed
-// by its finalizer, which would drop the lock.
-var held *os.File
-
 // Lock blocks until no other test binary holds the VT lock, then holds it
 // until the process exits. Call it from TestMain.
 func Lock() error {
 	path := filepath.Join(os.TempDir(), "initns-vt-tests.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// A raw descriptor, not an *os.File: a file's finalizer would close it
+	// and drop the lock once the file is unreachable.
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("open VT test lock: %w", err)
+		return fmt.Errorf("open VT test lock %s: %w", path, err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(fd, unix.LOCK_EX)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return fmt.Errorf("lock %s: %w", path, err)
 	}
-	held = f
 	return nil
 }

@@ -1,0 +1,121 @@
+package console
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"initns/daemon/reaper"
+	"initns/vt"
+)
+
+// holderEnv makes the test binary a display server stand-in: it holds the
+// VT named by the variable in VT_PROCESS mode and agrees to every release,
+// as X or a Wayland compositor does.
+const holderEnv = "INITNS_CONSOLE_TEST_HOLD_VT"
+
+// From linux/vt.h, for the stand-in only.
+const (
+	vtSetMode  = 0x5602
+	vtRelDisp  = 0x5605
+	vtProcess  = 1
+	vtAckAcq   = 2
+	vtAllowRel = 1
+)
+
+func init() {
+	if n := os.Getenv(holderEnv); n != "" {
+		os.Exit(holdVT(n))
+	}
+}
+
+// holdVT is the stand-in's main: hold VT n, say "ready", answer forever.
+func holdVT(n string) int {
+	fd, err := unix.Open("/dev/tty"+n, unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	mode := [4]int16{vtProcess, int16(syscall.SIGUSR1), int16(syscall.SIGUSR2), 0}
+	// struct vt_mode: char mode, char waitv, short relsig, acqsig, frsig;
+	// mode 1 in the first byte, waitv 0 in the second (little-endian).
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), vtSetMode, uintptr(unsafe.Pointer(&mode))); errno != 0 {
+		fmt.Println("VT_SETMODE:", errno)
+		return 1
+	}
+	fmt.Println("ready")
+	for sig := range sigs {
+		answer := vtAllowRel
+		if sig == syscall.SIGUSR2 {
+			answer = vtAckAcq
+		}
+		unix.IoctlSetInt(fd, vtRelDisp, answer)
+	}
+	return 0
+}
+
+// TestSwitchBeforeFreezeWhenHeld: when the VT in front is held by a
+// process (a display server of the instance), the Manager switches while
+// that process can still agree, and freezes after; frozen, it never could.
+func TestSwitchBeforeFreezeWhenHeld(t *testing.T) {
+	h := &fakeHost{name: "box"}
+	m, home := newManager(t, h, Config{})
+	startHolder(t, home)
+	m.Chord()
+	pid := assertOpen(t, m)
+	h.mu.Lock()
+	frontAt := h.frontAt
+	h.mu.Unlock()
+	if frontAt != shellVT {
+		t.Errorf("VT in front during the freeze = %d, want %d (switched first)", frontAt, shellVT)
+	}
+	m.EndShell()
+	assertEnded(t, m, pid, home)
+}
+
+// startHolder starts the stand-in on VT n; when the test ends it is
+// killed and VT n given back to the kernel.
+func startHolder(t *testing.T, n int) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	pid, exit, err := reaper.Start("/proc/self/exe", []string{"holder"}, &syscall.ProcAttr{
+		Env:   append(os.Environ(), holderEnv+"="+strconv.Itoa(n)),
+		Files: []uintptr{null.Fd(), w.Fd(), w.Fd()},
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		unix.Kill(pid, unix.SIGKILL)
+		<-exit
+		if term, err := vt.OpenVT(n); err == nil {
+			term.SetSwitchMode(vt.SwitchMode{})
+			term.Close()
+		}
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if line != "ready\n" {
+		stop()
+		t.Fatalf("holder: %q %v", line, err)
+	}
+	t.Cleanup(stop)
+}
