@@ -95,7 +95,7 @@ func (s *Store) commitNew(name, image string, res ExtractResult) error {
 	meta := cloneMeta(s.meta)
 	meta[name] = in
 	reg := append(append([]string(nil), s.reg...), name)
-	if err := s.writeRegistry(reg, meta); err != nil {
+	if err := s.writeRegistry(reg, meta, true); err != nil {
 		// Not committed: move the tree back into scratch, which the
 		// caller removes, so the instance is not half made.
 		os.Rename(dst, res.Root)
@@ -131,7 +131,7 @@ func (s *Store) Remove(name string) error {
 			reg = append(reg, n)
 		}
 	}
-	if err := s.writeRegistry(reg, meta); err != nil {
+	if err := s.writeRegistry(reg, meta, false); err != nil {
 		s.mu.Unlock()
 		return err
 	}

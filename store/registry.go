@@ -116,7 +116,7 @@ func (s *Store) reconcile() error {
 		dirty = true
 	}
 	if dirty {
-		if err := s.writeRegistry(s.reg, s.meta); err != nil {
+		if err := s.writeRegistry(s.reg, s.meta, false); err != nil {
 			return err
 		}
 	}
@@ -175,9 +175,12 @@ func treeSize(root string) int64 {
 	return n
 }
 
-// writeRegistry writes the metadata and then the registry (the commit
-// point), each atomically and durably.
-func (s *Store) writeRegistry(names []string, meta map[string]Instance) error {
+// writeRegistry writes the registry (the commit point) and the metadata,
+// each atomically and durably, in the order that keeps the metadata a
+// superset of the registry at every instant: when adding a name the
+// metadata goes first, when removing one it goes last. A crash between the
+// two writes then never leaves a registered instance without metadata.
+func (s *Store) writeRegistry(names []string, meta map[string]Instance, adding bool) error {
 	f := metaFile{Version: 1, Instances: []metaInstance{}}
 	var reg bytes.Buffer
 	for _, n := range names {
@@ -189,11 +192,22 @@ func (s *Store) writeRegistry(names []string, meta map[string]Instance) error {
 	if err != nil {
 		return fmt.Errorf("write instance metadata: %w", err)
 	}
-	if err := s.writeAtomic(metaF, append(data, '\n')); err != nil {
-		return fmt.Errorf("write instance metadata: %w", err)
+	writeMeta := func() error {
+		if err := s.writeAtomic(metaF, append(data, '\n')); err != nil {
+			return fmt.Errorf("write instance metadata: %w", err)
+		}
+		return nil
+	}
+	if adding {
+		if err := writeMeta(); err != nil {
+			return err
+		}
 	}
 	if err := s.writeAtomic(registryF, reg.Bytes()); err != nil {
 		return fmt.Errorf("write registry: %w", err)
+	}
+	if !adding {
+		return writeMeta()
 	}
 	return nil
 }
