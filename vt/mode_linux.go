@@ -135,3 +135,13 @@ func (t *Terminal) SetSane() error {
 	}
 	return nil
 }
+
+// Hangup hangs up the VT (TIOCVHANGUP): every descriptor open on it, this
+// one included, fails from now on, and the session it controls, if any,
+// gets SIGHUP. Opening the device again gives a working descriptor.
+func (t *Terminal) Hangup() error {
+	if err := ioctlInt(t.fd, unix.TIOCVHANGUP, 0); err != nil {
+		return fmt.Errorf("TIOCVHANGUP on %s: %w", t.path, err)
+	}
+	return nil
+}

@@ -305,3 +305,36 @@ func TestSetSane(t *testing.T) {
 		t.Fatalf("after SetSane: lflag %#o iflag %#o", got.Lflag, got.Iflag)
 	}
 }
+
+func TestHangup(t *testing.T) {
+	term := openVT(t, testVT)
+	other, err := OpenVT(testVT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Active(); err != nil {
+		t.Fatal(err)
+	}
+	hanger, err := OpenVT(testVT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hanger.Close()
+	if err := hanger.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Active(); !errors.Is(err, unix.EIO) {
+		t.Fatalf("VT_GETSTATE after hangup: %v, want EIO", err)
+	}
+	// openVT's restore needs a live descriptor.
+	fresh, err := OpenVT(testVT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Dup2(fresh.Fd(), term.Fd())
+	fresh.Close()
+	if _, err := term.Active(); err != nil {
+		t.Fatalf("new descriptor after hangup: %v", err)
+	}
+}

@@ -69,8 +69,12 @@ type Manager struct {
 	sh     *shell // the shell, while open or closing
 }
 
-// New returns a Manager with no shell. log receives every transition.
+// New returns a Manager with no shell. log receives every transition; nil
+// discards them.
 func New(host Host, log *slog.Logger, cfg Config) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Manager{host: host, log: log, cfg: cfg.withDefaults()}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -272,6 +273,27 @@ func TestChordThenEndShell(t *testing.T) {
 	if _, thaws := h.calls(); len(thaws) != 0 {
 		t.Errorf("EndShell thawed %v; the daemon thaws on run", thaws)
 	}
+}
+
+// TestEscapedProcessLosesTerminal: a process that left the shell's session
+// (setsid) is not ended, but it loses the VT: its blocked read of
+// /dev/tty63 returns at the hangup instead of taking the next user's keys.
+func TestEscapedProcessLosesTerminal(t *testing.T) {
+	m, home := newManager(t, &fakeHost{name: "box"}, Config{})
+	out := filepath.Join(t.TempDir(), "escaped")
+	m.Chord()
+	pid := assertOpen(t, m)
+	typeOnShellVT(t, fmt.Sprintf("setsid sh -c 'echo reading > %[1]s; read x; echo read=$? > %[1]s' &\n", out))
+	waitFor(t, "the escaped reader", func() bool {
+		b, _ := os.ReadFile(out)
+		return string(b) == "reading\n"
+	})
+	m.EndShell()
+	assertEnded(t, m, pid, home)
+	waitFor(t, "the escaped reader to see the hangup", func() bool {
+		b, _ := os.ReadFile(out)
+		return string(b) == "read=1\n"
+	})
 }
 
 // TestExitThaws is `exit` typed in the shell, with a job left behind.

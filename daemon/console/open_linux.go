@@ -27,19 +27,33 @@ func (m *Manager) open() {
 		return
 	}
 	sh.frozen = frozen
-	m.front(term)
-	if sh.hold, err = term.Hold(m.refused); err != nil {
+	m.show(sh)
+	m.settle(sh)
+}
+
+// show brings the shell's VT to front and holds it there.
+func (m *Manager) show(sh *shell) {
+	m.front(sh.term)
+	hold, err := sh.term.Hold(m.refused)
+	if err != nil {
 		m.log.Error("console: cannot hold the host shell's VT", "err", err)
+		return
 	}
+	sh.hold = hold
+}
+
+// settle ends the opening: the shell is open, unless EndShell came
+// meanwhile, in which case the opening is undone.
+func (m *Manager) settle(sh *shell) {
 	m.mu.Lock()
 	if m.cancel {
 		m.mu.Unlock()
-		m.undo(term, sh, frozen)
+		m.undo(sh.term, sh, sh.frozen)
 		return
 	}
 	m.phase, m.sh = open, sh
 	m.mu.Unlock()
-	m.log.Info("console: host shell open", "pid", sh.pid, "vt", m.cfg.VT, "frozen", frozen)
+	m.log.Info("console: host shell open", "pid", sh.pid, "vt", m.cfg.VT, "frozen", sh.frozen)
 	go m.watch(sh)
 }
 
@@ -100,14 +114,24 @@ func (m *Manager) close(sh *shell) {
 			m.log.Error("console: release the host shell's VT", "err", err)
 		}
 	}
-	// The shell's end hung up the VT (its session leader exited): every
-	// descriptor opened before fails with EIO, so switch through a new one.
 	sh.term.Close()
+	m.giveBack()
+}
+
+// giveBack switches to HomeVT and hangs up the shell's VT. It opens the VT
+// anew: the end of the shell hung it up already (its session leader
+// exited), and descriptors opened before fail with EIO. The hangup
+// revokes every descriptor still open on the VT, so a process that left
+// the session with setsid cannot read what is typed for the next shell.
+func (m *Manager) giveBack() {
 	term, err := vt.OpenVT(m.cfg.VT)
 	if err != nil {
 		m.log.Error("console: cannot switch back", "err", err)
 		return
 	}
+	defer term.Close()
 	m.home(term)
-	term.Close()
+	if err := term.Hangup(); err != nil {
+		m.log.Warn("console: hang up the host shell's VT", "err", err)
+	}
 }
