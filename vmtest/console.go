@@ -105,6 +105,40 @@ func (c *Console) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, er
 	}
 }
 
+// Offset returns how much output the console holds now: a place to search
+// from with ExpectFrom, for output that may come while commands run.
+func (c *Console) Offset() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Len()
+}
+
+// ExpectFrom waits until s appears in the output after offset, whatever
+// Expect and Run consumed meanwhile; it does not move Expect's position.
+func (c *Console) ExpectFrom(offset int, s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if bytes.Contains(c.buf.Bytes()[offset:], []byte(s)) {
+			return nil
+		}
+		if c.closed {
+			return fmt.Errorf("waiting for %q: %w", s, ErrClosed)
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("waiting %v for %q: %w", timeout, s, ErrTimeout)
+		}
+		c.cond.Wait()
+	}
+}
+
 // ExpectString is Expect for a literal string.
 func (c *Console) ExpectString(s string, timeout time.Duration) error {
 	_, err := c.Expect(regexp.MustCompile(regexp.QuoteMeta(s)), timeout)

@@ -41,8 +41,11 @@ func (kmsgWriter) Write(p []byte) (int, error) {
 		if len(line) > kmsgMax {
 			line = line[:kmsgMax]
 		}
-		// One write(2) is one record of the kernel log.
-		kmsg.f.Write(append([]byte("<3>initns: "), line...))
+		// One write(2) is one record of the kernel log. The newline matters:
+		// the kernel keeps a record without one open for a continuation,
+		// and neither dmesg nor the console sees it until the next record.
+		rec := append(append([]byte("<3>initns: "), line...), '\n')
+		kmsg.f.Write(rec)
 	}
 	return len(p), nil
 }

@@ -1,0 +1,146 @@
+package vmtest
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"initns/daemon/pid1"
+)
+
+// TestPID1 boots initns as PID 1 and checks, on one boot, the duties of
+// SPEC §8: the mounts, the socket, the modules it loaded by itself (the
+// keyboard is an evdev device), reaping a storm of orphans, surviving a
+// panicking handler, and a graceful reboot on Ctrl+Alt+Del.
+func TestPID1(t *testing.T) {
+	t.Parallel()
+	// Words the daemon does not know ("splash", "3") reach PID 1 as
+	// arguments and must be ignored; nosuchmod must be logged, not fatal.
+	g := bootGuest(t, "splash 3 initns.modules=dummy,nosuchmod")
+
+	t.Run("pid1", func(t *testing.T) {
+		if out := g.with(t).sh("readlink /proc/1/exe"); strings.TrimSpace(out) != "/bin/initns.bin" {
+			t.Errorf("PID 1 is %q, want /bin/initns.bin", out)
+		}
+	})
+	t.Run("mounts", func(t *testing.T) { checkMounts(g.with(t)) })
+	t.Run("socket", func(t *testing.T) { checkSocket(g.with(t)) })
+	t.Run("modules", func(t *testing.T) { checkModules(g.with(t)) })
+	t.Run("orphans", func(t *testing.T) { checkOrphans(g.with(t)) })
+	t.Run("panic", func(t *testing.T) { checkPanic(g.with(t)) })
+	t.Run("ctrl-alt-del", func(t *testing.T) { checkCtrlAltDel(g.with(t)) })
+}
+
+func checkMounts(g *guest) {
+	ms, err := pid1.ParseMountinfo(strings.NewReader(g.sh("cat /proc/1/mountinfo")))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for point, fstype := range map[string]string{
+		"/proc": "proc", "/sys": "sysfs", "/dev": "devtmpfs", "/dev/pts": "devpts",
+		"/run": "tmpfs", "/sys/fs/cgroup": "cgroup2",
+	} {
+		if m, ok := pid1.MountedAt(ms, point); !ok || m.FSType != fstype {
+			g.t.Errorf("%s: mounted %v as %q, want %s", point, ok, m.FSType, fstype)
+		}
+	}
+	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.ReadOnly() {
+		g.t.Errorf("/ is not mounted read-write: %+v", m)
+	}
+}
+
+func checkSocket(g *guest) {
+	if out := g.sh("stat -c '%F %a %u' /run/initns.sock"); strings.TrimSpace(out) != "socket 600 0" {
+		g.t.Errorf("socket: %q, want \"socket 600 0\"", out)
+	}
+	// Compatibility mode, byte for byte (SPEC §9): several requests on one
+	// connection, each answer ending with an empty line.
+	if out := g.compat("ls image", "ls instance", "nosuchverb"); out != "busybox.tar.gz\n\n\nsyntax\n\n" {
+		g.t.Errorf("compat answers %q, want %q", out, "busybox.tar.gz\n\n\nsyntax\n\n")
+	}
+}
+
+func checkModules(g *guest) {
+	mods := g.sh("cat /proc/modules")
+	// evdev exists only as .ko.xz and e1000 only as .ko.zst in the guest;
+	// i2c_piix4 and psmouse are loaded only because hardware matches them;
+	// dummy only because initns.modules names it.
+	for _, m := range []string{"evdev", "e1000", "i2c_piix4", "psmouse", "dummy"} {
+		if !regexp.MustCompile(`(?m)^` + m + ` `).MatchString(mods) {
+			g.t.Errorf("module %s not loaded; /proc/modules:\n%s", m, mods)
+		}
+	}
+	// The PS/2 keyboard QEMU emulates, as an evdev device.
+	devs := g.sh("cat /proc/bus/input/devices")
+	kbd := regexp.MustCompile(`N: Name="AT Translated Set 2 keyboard"\n(?:[^\n]+\n)*?H: Handlers=[^\n]*\b(event\d+)`).FindStringSubmatch(devs)
+	if kbd == nil {
+		g.t.Fatalf("no keyboard with an event handler in /proc/bus/input/devices:\n%s", devs)
+	}
+	if out, rc := g.shRC("test -c /dev/input/" + kbd[1]); rc != 0 {
+		g.t.Errorf("/dev/input/%s is not a character device: %s", kbd[1], out)
+	}
+	// Errors go to the kernel log too (SPEC §8).
+	if out, rc := g.shRC("dmesg | grep 'initns: .*nosuchmod'"); rc != 0 {
+		g.t.Errorf("the failed module nosuchmod is not in the kernel log as an initns error: %q", out)
+	}
+}
+
+// checkOrphans makes 1,000 processes whose parent exits at once, so all are
+// re-parented to PID 1, and checks that none is left a zombie.
+func checkOrphans(g *guest) {
+	g.sh("sh -c 'i=0; while [ $i -lt 1000 ]; do sleep 8 & i=$((i+1)); done'")
+	orphans := strings.TrimSpace(g.sh("ps -o ppid,comm | grep -c '^ *1 sleep$' || true"))
+	g.t.Logf("orphans of PID 1 right after the storm: %s", orphans)
+	if n, _ := strconv.Atoi(orphans); n < 500 {
+		g.t.Fatalf("only %s sleeps re-parented to PID 1: the storm did not happen", orphans)
+	}
+	out := g.sh("i=0; while ps -o stat,comm | grep -q '^[^Z].*sleep$' && [ $i -lt 90 ]; do sleep 1; i=$((i+1)); done; " +
+		"sleep 2; ps -o stat | grep -c '^Z' || true")
+	if z := strings.TrimSpace(out); z != "0" {
+		g.t.Errorf("%s zombies left after the storm:\n%s", z, g.sh("ps -o pid,ppid,stat,comm | grep Z || true"))
+	}
+}
+
+// checkPanic asks the hidden debug-panic request (initns.debug=1 enables
+// it) and checks that PID 1 still serves.
+func checkPanic(g *guest) {
+	before := g.sh("cut -d' ' -f22 /proc/1/stat")
+	out, _ := g.shRC("sockcat /run/initns.sock debug-panic")
+	// The daemon's own kernel-log lines may interleave on the console.
+	if !strings.Contains(out, "error\n") {
+		g.t.Errorf("answer to debug-panic: %q, want an error", out)
+	}
+	if out := g.compat("ls image"); out != "busybox.tar.gz\n\n" {
+		g.t.Errorf("after the panic, ls image answers %q", out)
+	}
+	if after := g.sh("cut -d' ' -f22 /proc/1/stat"); after != before {
+		g.t.Errorf("PID 1 start time changed from %q to %q", before, after)
+	}
+	if strings.Contains(g.vm.Console.Log(), "Kernel panic") {
+		g.t.Error("the kernel panicked")
+	}
+}
+
+// checkCtrlAltDel runs an instance, presses Ctrl+Alt+Del on the guest's
+// keyboard through the QEMU monitor, and checks that the instance was
+// stopped gracefully before the machine rebooted (QEMU, run with
+// -no-reboot, then exits by itself).
+func checkCtrlAltDel(g *guest) {
+	off := g.vm.Console.Offset()
+	g.sh("initns new cad busybox.tar.gz && initns run cad")
+	g.expect(off, "testinit: up 1", "the instance did not boot", 60*time.Second)
+	off = g.vm.Console.Offset()
+	if _, err := g.vm.Monitor.Command("sendkey ctrl-alt-delete"); err != nil {
+		g.t.Fatal(err)
+	}
+	g.expect(off, "testinit: halt RTMIN+4", "Ctrl+Alt+Del did not stop the instance gracefully", 60*time.Second)
+	g.expect(off, "reboot: Restarting system", "Ctrl+Alt+Del did not reboot the machine", 60*time.Second)
+	if err := g.vm.Wait(30 * time.Second); err != nil {
+		g.t.Fatalf("QEMU did not exit after the reboot: %v", err)
+	}
+	if strings.Contains(g.vm.Console.Log(), "Kernel panic") {
+		g.t.Error("the kernel panicked")
+	}
+}
