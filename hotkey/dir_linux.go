@@ -122,11 +122,12 @@ func (l *loop) readInotify() error {
 func (l *loop) inotifyEvent(wd int, mask uint32, name string) error {
 	switch {
 	case mask&unix.IN_Q_OVERFLOW != 0:
-		// Events were lost: look at the directory again.
+		// Events were lost: look again at the directory, or for it.
 		if l.dirWd >= 0 {
 			l.scan()
+			return nil
 		}
-		return nil
+		return l.arm()
 	case wd == l.dirWd && wd >= 0:
 		return l.dirEvent(mask, name)
 	case wd == l.parentWd && wd >= 0:

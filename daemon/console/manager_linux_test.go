@@ -277,7 +277,10 @@ func TestChordThenEndShell(t *testing.T) {
 
 // TestEscapedProcessLosesTerminal: a process that left the shell's session
 // (setsid) is not ended, but it loses the VT: its blocked read of
-// /dev/tty63 returns at the hangup instead of taking the next user's keys.
+// /dev/tty63 returns instead of taking the next user's keys. (The kernel
+// hangs up a session's terminal when its leader exits; giveBack hangs the
+// VT up again for a leader that had dropped it, which this test cannot
+// arrange from bash.)
 func TestEscapedProcessLosesTerminal(t *testing.T) {
 	m, home := newManager(t, &fakeHost{name: "box"}, Config{})
 	out := filepath.Join(t.TempDir(), "escaped")
