@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if op := os.Getenv("STORE_CRASH_OP"); op != "" {
 		os.Exit(crashChild(op, os.Getenv("STORE_CRASH_ROOT"), os.Getenv("STORE_CRASH_SRC")))
 	}
+	if img := os.Getenv("STORE_RSS_IMAGE"); img != "" {
+		os.Exit(rssChild(img, os.Getenv("STORE_RSS_DST")))
+	}
 	os.Exit(m.Run())
 }
 
