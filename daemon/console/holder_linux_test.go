@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,10 @@ import (
 // VT named by the variable in VT_PROCESS mode and agrees to every release,
 // as X or a Wayland compositor does.
 const holderEnv = "INITNS_CONSOLE_TEST_HOLD_VT"
+
+// deafEnv makes the stand-in never answer, as a frozen or hung display
+// server.
+const deafEnv = "INITNS_CONSOLE_TEST_DEAF"
 
 // From linux/vt.h, for the stand-in only.
 const (
@@ -54,6 +59,9 @@ func holdVT(n string) int {
 	}
 	fmt.Println("ready")
 	for sig := range sigs {
+		if os.Getenv(deafEnv) != "" {
+			continue
+		}
 		answer := vtAllowRel
 		if sig == syscall.SIGUSR2 {
 			answer = vtAckAcq
@@ -69,7 +77,7 @@ func holdVT(n string) int {
 func TestSwitchBeforeFreezeWhenHeld(t *testing.T) {
 	h := &fakeHost{name: "box"}
 	m, home := newManager(t, h, Config{})
-	startHolder(t, home)
+	startHolder(t, home, false)
 	m.Chord()
 	pid := assertOpen(t, m)
 	h.mu.Lock()
@@ -84,7 +92,7 @@ func TestSwitchBeforeFreezeWhenHeld(t *testing.T) {
 
 // startHolder starts the stand-in on VT n; when the test ends it is
 // killed and VT n given back to the kernel.
-func startHolder(t *testing.T, n int) {
+func startHolder(t *testing.T, n int, deaf bool) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -96,8 +104,12 @@ func startHolder(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	defer null.Close()
+	env := append(os.Environ(), holderEnv+"="+strconv.Itoa(n))
+	if deaf {
+		env = append(env, deafEnv+"=1")
+	}
 	pid, exit, err := reaper.Start("/proc/self/exe", []string{"holder"}, &syscall.ProcAttr{
-		Env:   append(os.Environ(), holderEnv+"="+strconv.Itoa(n)),
+		Env:   env,
 		Files: []uintptr{null.Fd(), w.Fd(), w.Fd()},
 	})
 	w.Close()
@@ -118,4 +130,16 @@ func startHolder(t *testing.T, n int) {
 		t.Fatalf("holder: %q %v", line, err)
 	}
 	t.Cleanup(stop)
+}
+
+// TestTakeFrontFromDeafHolder: the VT in front is held by a process that
+// never answers (a display server frozen by `initns freeze`). The shell
+// still shows: the Manager takes that VT after SwitchTimeout.
+func TestTakeFrontFromDeafHolder(t *testing.T) {
+	m, home := newManager(t, &fakeHost{name: "box"}, Config{SwitchTimeout: 300 * time.Millisecond})
+	startHolder(t, home, true)
+	m.Chord()
+	pid := assertOpen(t, m)
+	m.EndShell()
+	assertEnded(t, m, pid, home)
 }

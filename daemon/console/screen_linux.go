@@ -53,10 +53,39 @@ func (m *Manager) setupTerminal(term *vt.Terminal) {
 	}
 }
 
-// front brings the shell's VT to front.
+// front brings the shell's VT to front. If the VT in front does not let
+// go in time (its VT_PROCESS holder does not answer: frozen by `initns
+// freeze`, or hung), it takes that VT and tries again: the host shell is
+// the way out of a wedged instance and must always show.
 func (m *Manager) front(term *vt.Terminal) {
-	if err := term.Activate(m.cfg.VT, m.cfg.SwitchTimeout); err != nil {
+	err := term.Activate(m.cfg.VT, m.cfg.SwitchTimeout)
+	if errors.Is(err, vt.ErrSwitchTimeout) {
+		m.takeFront(term)
+		err = term.Activate(m.cfg.VT, m.cfg.SwitchTimeout)
+	}
+	if err != nil {
 		m.log.Error("console: switch to the host shell's VT", "err", err)
+	}
+}
+
+// takeFront resets the VT in front to VT_AUTO and text mode, what the
+// kernel itself does when a VT_PROCESS holder dies (vt_ioctl.c, reset_vc),
+// so the pending switch can complete. The holder finds its VT so when it
+// runs again.
+func (m *Manager) takeFront(term *vt.Terminal) {
+	active, err := term.Active()
+	if err != nil || active == m.cfg.VT {
+		return
+	}
+	m.log.Warn("console: the VT in front does not let go; taking it", "vt", active, "timeout", m.cfg.SwitchTimeout)
+	front, err := vt.OpenVT(active)
+	if err != nil {
+		m.log.Error("console: take the VT in front", "vt", active, "err", err)
+		return
+	}
+	defer front.Close()
+	if err := errors.Join(front.SetSwitchMode(vt.SwitchMode{}), front.SetText()); err != nil {
+		m.log.Error("console: take the VT in front", "vt", active, "err", err)
 	}
 }
 
