@@ -1,12 +1,15 @@
 package console
 
 import (
+	"time"
+
 	"initns/vt"
 )
 
 // open is the opening transition (phase opening): freeze, start the
 // shell, switch to it. Every failure after the freeze undoes the freeze.
 func (m *Manager) open() {
+	start := time.Now()
 	term, err := vt.OpenVT(m.cfg.VT)
 	if err != nil {
 		m.log.Error("console: cannot open the host shell's terminal", "err", err)
@@ -28,7 +31,7 @@ func (m *Manager) open() {
 	}
 	sh.frozen = frozen
 	m.show(sh)
-	m.settle(sh)
+	m.settle(sh, time.Since(start))
 }
 
 // show brings the shell's VT to front and holds it there.
@@ -42,9 +45,9 @@ func (m *Manager) show(sh *shell) {
 	sh.hold = hold
 }
 
-// settle ends the opening: the shell is open, unless EndShell came
-// meanwhile, in which case the opening is undone.
-func (m *Manager) settle(sh *shell) {
+// settle ends the opening, which took took: the shell is open, unless
+// EndShell came meanwhile, in which case the opening is undone.
+func (m *Manager) settle(sh *shell, took time.Duration) {
 	m.mu.Lock()
 	if m.cancel {
 		m.mu.Unlock()
@@ -53,7 +56,7 @@ func (m *Manager) settle(sh *shell) {
 	}
 	m.phase, m.sh = open, sh
 	m.mu.Unlock()
-	m.log.Info("console: host shell open", "pid", sh.pid, "vt", m.cfg.VT, "frozen", sh.frozen)
+	m.log.Info("console: host shell open", "pid", sh.pid, "vt", m.cfg.VT, "frozen", sh.frozen, "took", took)
 	go m.watch(sh)
 }
 
