@@ -23,7 +23,8 @@ var ErrClosed = errors.New("console closed")
 // (Log returns it all), and Expect scans forward from where the previous
 // match ended, so each marker is consumed once.
 type Console struct {
-	w io.Writer
+	w   io.Writer
+	tee io.Writer // guarded by mu
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -36,13 +37,20 @@ type Console struct {
 // NewConsole starts copying r (the guest's output) into the console and
 // sends input to w. tee, if not nil, gets a copy of the output as it comes.
 func NewConsole(r io.Reader, w io.Writer, tee io.Writer) *Console {
-	c := &Console{w: w}
+	c := &Console{w: w, tee: tee}
 	c.cond = sync.NewCond(&c.mu)
-	go c.copy(r, tee)
+	go c.copy(r)
 	return c
 }
 
-func (c *Console) copy(r io.Reader, tee io.Writer) {
+// SetTee sends the output from now on to tee as well (nil: nowhere).
+func (c *Console) SetTee(tee io.Writer) {
+	c.mu.Lock()
+	c.tee = tee
+	c.mu.Unlock()
+}
+
+func (c *Console) copy(r io.Reader) {
 	b := make([]byte, 4096)
 	for {
 		n, err := r.Read(b)
@@ -51,6 +59,7 @@ func (c *Console) copy(r io.Reader, tee io.Writer) {
 			// Serial output ends lines with \r\n; matching is simpler on \n.
 			c.buf.Write(bytes.ReplaceAll(b[:n], []byte("\r"), nil))
 			c.cond.Broadcast()
+			tee := c.tee
 			c.mu.Unlock()
 			if tee != nil {
 				tee.Write(b[:n])

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -41,6 +40,16 @@ type VM struct {
 	err  error // QEMU's exit, valid once done is closed
 }
 
+// TB is what Boot needs of a test: *testing.T and *testing.B satisfy it,
+// and so can a program (the demo) that boots a VM outside of a test.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
 // Kernel returns the newest /boot/vmlinuz-*, or "" when there is none.
 func Kernel() string {
 	ks, _ := filepath.Glob("/boot/vmlinuz-*")
@@ -55,7 +64,7 @@ func Kernel() string {
 // connects to its console and monitor. The test fails if QEMU cannot start.
 // At cleanup QEMU is killed if still running and, if the test failed, the
 // whole console log is written to the test output.
-func Boot(t testing.TB, o Options) *VM {
+func Boot(t TB, o Options) *VM {
 	t.Helper()
 	if o.Kernel == "" {
 		o.Kernel = Kernel()
@@ -98,7 +107,7 @@ func Boot(t testing.TB, o Options) *VM {
 	return vm
 }
 
-func (vm *VM) cleanup(t testing.TB) {
+func (vm *VM) cleanup(t TB) {
 	if vm.cmd.Process != nil {
 		vm.cmd.Process.Kill()
 	}
@@ -111,6 +120,9 @@ func (vm *VM) cleanup(t testing.TB) {
 		t.Logf("vm: whole console log:\n%s", vm.Console.Log())
 	}
 }
+
+// Done is closed when QEMU has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
 
 // ErrRunning is returned by Wait when QEMU has not exited in time.
 var ErrRunning = errors.New("qemu still running")
@@ -127,7 +139,7 @@ func (vm *VM) Wait(timeout time.Duration) error {
 }
 
 // prefixWriter sends QEMU's own messages to the test log.
-type prefixWriter struct{ t testing.TB }
+type prefixWriter struct{ t TB }
 
 func (w *prefixWriter) Write(p []byte) (int, error) {
 	w.t.Logf("qemu: %s", strings.TrimRight(string(p), "\n"))
