@@ -123,6 +123,9 @@ func (m *Manager) EndShell() {
 		m.mu.Unlock()
 		m.log.Info("console: shell end requested while it opens; the opening will undo itself")
 	case closing:
+		// The shell exited by itself and is being closed. Wait for its
+		// session and VT, not for the thaw that follows: that thaw may
+		// need a lock the caller holds.
 		done := m.sh.done
 		m.mu.Unlock()
 		<-done
@@ -132,7 +135,8 @@ func (m *Manager) EndShell() {
 		m.mu.Unlock()
 		m.log.Info("console: ending the host shell", "pid", sh.pid)
 		m.close(sh)
-		m.finish(sh)
+		m.toIdle()
+		m.log.Info("console: host shell ended", "pid", sh.pid)
 	}
 }
 
@@ -162,17 +166,18 @@ func (m *Manager) watch(sh *shell) {
 	m.mu.Unlock()
 	m.log.Info("console: host shell exited", "pid", sh.pid, "status", describeStatus(sh.status.Status))
 	m.close(sh)
-	m.finish(sh)
+	// Still closing while the Host thaws: a chord now must not freeze
+	// again before this thaw, which would then undo the new freeze.
 	m.thaw(sh.frozen)
+	m.toIdle()
+	m.log.Info("console: host shell ended", "pid", sh.pid)
 }
 
-// finish returns to idle; the shell is gone and the VT given back.
-func (m *Manager) finish(sh *shell) {
+// toIdle ends a transition.
+func (m *Manager) toIdle() {
 	m.mu.Lock()
 	m.phase, m.sh = idle, nil
 	m.mu.Unlock()
-	close(sh.done)
-	m.log.Info("console: host shell ended", "pid", sh.pid)
 }
 
 // thaw asks the Host to thaw what the shell's opening froze.

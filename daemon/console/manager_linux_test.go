@@ -52,6 +52,10 @@ type fakeHost struct {
 	thaws    []string
 	frontAt  int // the VT in front when FreezeRunning was called
 	freezing chan struct{}
+	// If thawing is not nil, ThawFrozen closes it and then waits for
+	// thawRelease.
+	thawing     chan struct{}
+	thawRelease chan struct{}
 }
 
 func (h *fakeHost) FreezeRunning(timeout time.Duration) (string, []string, error) {
@@ -71,8 +75,14 @@ func (h *fakeHost) FreezeRunning(timeout time.Duration) (string, []string, error
 
 func (h *fakeHost) ThawFrozen(name string) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.thaws = append(h.thaws, name)
+	thawing := h.thawing
+	h.thawing = nil
+	h.mu.Unlock()
+	if thawing != nil {
+		close(thawing)
+		<-h.thawRelease
+	}
 	return nil
 }
 
@@ -313,6 +323,40 @@ func TestExitThaws(t *testing.T) {
 	if _, thaws := h.calls(); !slices.Equal(thaws, []string{"box"}) {
 		t.Errorf("ThawFrozen calls = %v, want [box]", thaws)
 	}
+}
+
+// TestChordDuringThaw: after `exit`, while the Host thaws, a chord is
+// ignored (freezing now would be undone by that thaw), and EndShell does
+// not wait for the thaw (it may need the lock EndShell's caller holds).
+func TestChordDuringThaw(t *testing.T) {
+	h := &fakeHost{name: "box", thawing: make(chan struct{}), thawRelease: make(chan struct{})}
+	thawing := h.thawing
+	m, home := newManager(t, h, Config{})
+	m.Chord()
+	pid := assertOpen(t, m)
+	typeOnShellVT(t, "exit\n")
+	select {
+	case <-thawing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no thaw after exit")
+	}
+	m.Chord()
+	ended := make(chan struct{})
+	go func() {
+		m.EndShell()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("EndShell waited for the thaw: the daemon would deadlock")
+	}
+	close(h.thawRelease)
+	waitFor(t, "the end of the transition", m.isIdle)
+	if freezes, _ := h.calls(); len(freezes) != 1 {
+		t.Errorf("FreezeRunning called %d times, want 1: a chord during the thaw froze again", len(freezes))
+	}
+	assertEnded(t, m, pid, home)
 }
 
 // TestChordAgain: a second chord while the shell lives freezes nothing and

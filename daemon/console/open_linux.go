@@ -89,22 +89,17 @@ func (m *Manager) cancelled() bool {
 func (m *Manager) undo(term *vt.Terminal, sh *shell, frozen string) {
 	if sh != nil {
 		m.close(sh)
-		m.finish(sh)
-	} else {
-		if term != nil {
-			m.home(term)
-			term.Close()
-		}
-		m.mu.Lock()
-		m.phase = idle
-		m.mu.Unlock()
+	} else if term != nil {
+		m.home(term)
+		term.Close()
 	}
 	m.thaw(frozen)
+	m.toIdle()
 	m.log.Info("console: host shell opening undone")
 }
 
 // close ends the shell's session, waits for the shell's own exit, gives
-// the VT back to the kernel and switches to HomeVT.
+// the VT back to the kernel, switches to HomeVT, and closes sh.done.
 func (m *Manager) close(sh *shell) {
 	if err := endSession(m.cfg.Proc, sh.pid, hangupGrace, m.cfg.EndTimeout); err != nil {
 		m.log.Error("console: the host shell's session did not end", "err", err)
@@ -119,6 +114,7 @@ func (m *Manager) close(sh *shell) {
 	}
 	sh.term.Close()
 	m.giveBack()
+	close(sh.done)
 }
 
 // giveBack switches to HomeVT and hangs up the shell's VT. It opens the VT

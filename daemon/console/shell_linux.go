@@ -26,7 +26,7 @@ type shell struct {
 	frozen string        // the instance frozen for it, "" if none
 	exited chan struct{} // closed once the reaper has its exit status
 	status reaper.Exit
-	done   chan struct{} // closed once it is closed and the Manager idle
+	done   chan struct{} // closed once its session is gone and the VT given back
 }
 
 // startShell writes the banner on the shell's VT and starts the shell
