@@ -270,8 +270,13 @@ func openFDs(t *testing.T) int {
 func TestWatchIdle(t *testing.T) {
 	f := newFakeInput(t, t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.watcher().Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.watcher().Run(ctx) }()
+	// Leave no descriptor behind for the next test to count.
+	defer func() {
+		cancel()
+		<-done
+	}()
 	f.plug("event0")
 	before := cpuTime(t)
 	time.Sleep(time.Second)
