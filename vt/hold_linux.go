@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +25,8 @@ const (
 // switch away (Alt+Fn, chvt, another process's VT_ACTIVATE) is answered
 // VT_RELDISP 0, so the console cannot slip onto a frozen instance's VT; the
 // holder itself switches away by calling Release first. Only one Holder
-// may exist per process at a time, since the signals are process-wide.
+// may exist per process at a time, since the signals are process-wide;
+// Release must be called exactly once.
 type Holder struct {
 	fd      int
 	path    string
@@ -33,10 +35,28 @@ type Holder struct {
 	refused func()
 }
 
+// ErrHeld means this process holds a VT already.
+var ErrHeld = errors.New("a VT is held by this process already")
+
+// holding is set while a Holder exists.
+var holding atomic.Bool
+
 // Hold puts this VT in VT_PROCESS mode held by the calling process and
 // answers the kernel's requests until Release. refused, if not nil, is
-// called (from the holder's goroutine) after each refused switch.
+// called (from the holder's goroutine) after each refused switch. While a
+// Holder exists, Hold fails with ErrHeld.
 func (t *Terminal) Hold(refused func()) (*Holder, error) {
+	if !holding.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("hold %s: %w", t.path, ErrHeld)
+	}
+	h, err := t.hold(refused)
+	if err != nil {
+		holding.Store(false)
+	}
+	return h, err
+}
+
+func (t *Terminal) hold(refused func()) (*Holder, error) {
 	fd, err := unix.FcntlInt(uintptr(t.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("dup %s: %w", t.path, err)
@@ -90,5 +110,6 @@ func (h *Holder) Release() error {
 	if cerr := unix.Close(h.fd); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", h.path, cerr))
 	}
+	holding.Store(false)
 	return err
 }

@@ -232,6 +232,9 @@ func TestHoldAcquire(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Release()
+	if _, err := term.Hold(nil); !errors.Is(err, ErrHeld) {
+		t.Errorf("second Hold: %v, want ErrHeld", err)
+	}
 	if err := term.Activate(testVT, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
