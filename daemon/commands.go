@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,10 @@ func init() {
 		// debug-panic proves in tests that a panicking handler does not take
 		// the daemon (PID 1) down.
 		"debug-panic": {0, 0, "debug-panic", func(*Daemon, *call) (any, error) { panic("debug-panic requested") }, true},
+		// debug-stats lets the load tests count goroutines for leaks.
+		"debug-stats": {0, 0, "debug-stats", func(*Daemon, *call) (any, error) {
+			return []string{"goroutines " + strconv.Itoa(runtime.NumGoroutine())}, nil
+		}, true},
 	}
 }
 
@@ -64,16 +70,7 @@ func (d *Daemon) cmdNew(c *call) (any, error) {
 
 func (d *Daemon) cmdRm(c *call) (any, error) {
 	name := c.args[0]
-	// The check and the claim happen under life, so a run cannot boot the
-	// instance between them.
-	d.life.Lock()
-	if b := d.current(); b != nil && b.name == name {
-		d.life.Unlock()
-		return nil, fmt.Errorf("instance %s %w: stop it first (initns stop %s)", name, ErrRunning, name)
-	}
-	err := d.claim(name, "rm")
-	d.life.Unlock()
-	if err != nil {
+	if err := d.claimStopped(name, "rm"); err != nil {
 		return nil, err
 	}
 	defer d.release(name)
@@ -87,9 +84,12 @@ func (d *Daemon) cmdRun(c *call) (any, error) {
 	}
 	d.life.Lock()
 	defer d.life.Unlock()
-	if op, busy := d.busyWith(name); busy {
-		return nil, fmt.Errorf("instance %s %w: %s under way; try again when it finishes", name, ErrBusy, op)
+	// Claimed while it boots, so that rm or commit cannot start meanwhile;
+	// once it runs, they see it running.
+	if err := d.claim(name, "run"); err != nil {
+		return nil, err
 	}
+	defer d.release(name)
 	b := d.current()
 	for _, s := range planRun(activeName(b), b != nil && d.isFrozen(b), name) {
 		if err := d.runStep(s, b, name); err != nil {
@@ -280,12 +280,6 @@ func (d *Daemon) cmdHelp(c *call) (any, error) {
 
 func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + Version}, nil }
 
-func (d *Daemon) busyWith(name string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	op, ok := d.busy[name]
-	return op, ok
-}
 
 func (d *Daemon) isFrozen(b *boot) bool {
 	d.mu.Lock()

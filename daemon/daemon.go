@@ -76,6 +76,20 @@ func (d *Daemon) claim(name, op string) error {
 	return nil
 }
 
+// claimStopped claims name for op only if it is neither running nor frozen.
+func (d *Daemon) claimStopped(name, op string) error {
+	if err := d.claim(name, op); err != nil {
+		return err
+	}
+	// A boot claims the name too, and publishes itself before it releases
+	// its claim: holding the claim, the check below cannot race a boot.
+	if b := d.current(); b != nil && b.name == name {
+		d.release(name)
+		return fmt.Errorf("instance %s %w: stop it first (initns stop %s)", name, ErrRunning, name)
+	}
+	return nil
+}
+
 func (d *Daemon) release(name string) {
 	d.mu.Lock()
 	delete(d.busy, name)

@@ -128,11 +128,14 @@ func (e *env) cleanup() {
 }
 
 // waitFor polls cond (tests only: the daemon itself never polls).
-func (e *env) waitFor(what string, cond func() bool) {
+func (e *env) waitFor(what string, cond func() bool, show ...func() string) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, s := range show {
+				e.t.Log(s())
+			}
 			e.t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)

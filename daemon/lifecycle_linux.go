@@ -108,9 +108,10 @@ func (d *Daemon) finish(b *boot, ended string, restart bool) {
 func (d *Daemon) rebootInstance(name string) {
 	d.life.Lock()
 	defer d.life.Unlock()
-	if d.current() != nil {
+	if d.current() != nil || d.claim(name, "reboot") != nil {
 		return
 	}
+	defer d.release(name)
 	if err := d.start(name); err != nil {
 		d.log.Error("restart after reboot", "instance", name, "err", err)
 	}

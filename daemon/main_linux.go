@@ -20,8 +20,10 @@ func Main(args []string) int {
 	isPID1 := os.Getpid() == 1
 	if isPID1 {
 		defer forever()
-		reaper.Run()
 	}
+	// PID 1 must reap orphans from its first moment; elsewhere starting now
+	// keeps the daemon's goroutines the same from start to end.
+	reaper.Run()
 	cfg, extra, err := parseFlags(args[1:], os.Stderr)
 	if err != nil && !isPID1 {
 		return 2
