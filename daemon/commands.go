@@ -280,7 +280,6 @@ func (d *Daemon) cmdHelp(c *call) (any, error) {
 
 func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + Version}, nil }
 
-
 func (d *Daemon) isFrozen(b *boot) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
