@@ -150,7 +150,8 @@ func (d *Daemon) cmdFreeze(c *call) (any, error) {
 	if d.isFrozen(b) {
 		return nil, nil
 	}
-	return nil, d.freeze(b, freezeTimeout)
+	_, err := d.freeze(b, freezeTimeout, "freeze")
+	return nil, err
 }
 
 func (d *Daemon) cmdLs(c *call) (any, error) {
@@ -236,13 +237,13 @@ func (d *Daemon) holdStill(name string) (func(), error) {
 	if b == nil || b.name != name || d.isFrozen(b) {
 		return func() {}, nil
 	}
-	if err := d.freeze(b, freezeTimeout); err != nil {
+	if _, err := d.freeze(b, freezeTimeout, "commit"); err != nil {
 		return nil, fmt.Errorf("freeze %s for the snapshot: %w", name, err)
 	}
 	return func() {
 		d.life.Lock()
 		defer d.life.Unlock()
-		if d.current() == b && d.isFrozen(b) {
+		if d.current() == b && d.frozenBy(b) == "commit" {
 			if err := d.thaw(b); err != nil {
 				d.log.Error("thaw after commit", "instance", name, "err", err)
 			}
@@ -279,6 +280,15 @@ func (d *Daemon) cmdHelp(c *call) (any, error) {
 }
 
 func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + Version}, nil }
+
+func (d *Daemon) frozenBy(b *boot) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !b.frozen {
+		return ""
+	}
+	return b.frozenBy
+}
 
 func (d *Daemon) isFrozen(b *boot) bool {
 	d.mu.Lock()

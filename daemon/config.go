@@ -22,6 +22,7 @@ type Config struct {
 	HaltSignal  unix.Signal
 	StopTimeout time.Duration
 	Debug       bool // enables the test-only debug-panic request
+	Hotkey      bool // Ctrl+Alt+J opens the host shell on VT63
 }
 
 // env returns the environment variable or the default.
@@ -47,6 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	halt := fs.Int("halt-signal", sigRTMin+4, "signal number asking an instance's init to power off (default SIGRTMIN+4, systemd's poweroff)")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 10*time.Second, "default graceful stop timeout")
 	fs.BoolVar(&c.Debug, "debug", false, "enable test-only requests")
+	fs.BoolVar(&c.Hotkey, "hotkey", true, "Ctrl+Alt+J freezes the instance and opens a host shell on VT63")
 	err := fs.Parse(args)
 	c.HaltSignal = unix.Signal(*halt)
 	if c.Log == "" {

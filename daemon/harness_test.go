@@ -92,7 +92,8 @@ func startDaemon(t testing.TB, extra ...string) *env {
 
 func (e *env) start(extra ...string) {
 	e.t.Helper()
-	args := append([]string{"--root", e.root, "--socket", e.sock, "--cgroup", e.cgroup, "--console", e.console}, extra...)
+	// --hotkey=false: the tests must not take this machine's VTs.
+	args := append([]string{"--root", e.root, "--socket", e.sock, "--cgroup", e.cgroup, "--console", e.console, "--hotkey=false"}, extra...)
 	e.daemon = exec.Command(filepath.Join(e.bin, "init"), args...)
 	e.daemon.Stderr = &testWriter{t: e.t, prefix: "daemon: "}
 	if err := e.daemon.Start(); err != nil {

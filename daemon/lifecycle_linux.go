@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,7 @@ type boot struct {
 	// Guarded by Daemon.mu.
 	stopping bool // a stop was asked: a reboot must not restart it
 	frozen   bool
+	frozenBy string // who froze it: "freeze", "commit" or "console"
 	ended    string // how it ended, once done
 	err      error  // cleanup failure, once done
 }
@@ -156,21 +158,29 @@ func (d *Daemon) signal(b *boot, sig unix.Signal) error {
 	return unix.Kill(b.pid, sig)
 }
 
-// freeze freezes b, waiting up to timeout for the kernel to confirm. On
-// timeout the freeze is undone and the tasks that would not freeze are named.
-func (d *Daemon) freeze(b *boot, timeout time.Duration) error {
+// ErrFreezeTimeout means the kernel did not confirm a freeze in time; the
+// freeze was undone.
+var ErrFreezeTimeout = errors.New("did not freeze in time (freeze undone)")
+
+// freeze freezes b for by, waiting up to timeout for the kernel to confirm.
+// On timeout the freeze is undone and the tasks that would not freeze are
+// returned, with an error wrapping ErrFreezeTimeout.
+func (d *Daemon) freeze(b *boot, timeout time.Duration, by string) ([]string, error) {
 	if err := b.group.Freeze(timeout); err != nil {
-		tasks := b.group.Tasks()
+		stuck := b.group.Tasks()
 		if terr := b.group.Thaw(timeout); terr != nil {
 			d.log.Error("undo freeze", "instance", b.name, "err", terr)
 		}
-		return fmt.Errorf("%w (tasks not frozen: %v)", err, tasks)
+		if errors.Is(err, cgroupfs.ErrTimeout) {
+			err = fmt.Errorf("instance %s %w; tasks that would not freeze: %s", b.name, ErrFreezeTimeout, strings.Join(stuck, ", "))
+		}
+		return stuck, err
 	}
 	d.mu.Lock()
-	b.frozen = true
+	b.frozen, b.frozenBy = true, by
 	d.mu.Unlock()
-	d.log.Info("state", "instance", b.name, "state", Frozen)
-	return nil
+	d.log.Info("state", "instance", b.name, "state", Frozen, "by", by)
+	return nil, nil
 }
 
 // thaw thaws b and waits for the kernel to confirm.

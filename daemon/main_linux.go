@@ -54,6 +54,9 @@ func Main(args []string) int {
 	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", isPID1)
 	go d.serve(l)
 	ctx, stopShell := context.WithCancel(context.Background())
+	if cfg.Hotkey {
+		d.startConsole(ctx)
+	}
 	if boot.Shell != "" {
 		go pid1.KeepShell(ctx, boot.Shell, log)
 	}

@@ -7,7 +7,8 @@ import (
 )
 
 // Setup does what the kernel leaves to PID 1 before anything else can run:
-// it mounts what is missing of /proc, /sys, /dev, /dev/pts, /run and
+// it guards against the signals that would end the Go process (GuardSignals),
+// mounts what is missing of /proc, /sys, /dev, /dev/pts, /run and
 // cgroup2, remounts / read-write if the kernel left it read-only, gives the
 // process stdin, stdout and stderr on /dev/console if it has none, turns off
 // the kernel's immediate Ctrl+Alt+Del reboot (SIGINT arrives instead), reads
@@ -17,6 +18,7 @@ import (
 // nothing here stops the daemon.
 func Setup(log *slog.Logger) Settings {
 	start := time.Now()
+	GuardSignals(log)
 	mountAPI(log)
 	if err := ensureConsole(); err != nil {
 		log.Error("console", "err", err)

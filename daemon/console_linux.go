@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"initns/daemon/console"
+	"initns/hotkey"
+)
+
+// consoleHost is the daemon as package console sees it: the console
+// freezes the running instance when Ctrl+Alt+J opens the host shell, and
+// thaws it when the shell is left.
+type consoleHost struct{ d *Daemon }
+
+// FreezeRunning freezes the running instance for the console. An instance
+// frozen already (by `freeze` or a commit) stays as it is, and stays theirs.
+func (h consoleHost) FreezeRunning(timeout time.Duration) (string, []string, error) {
+	d := h.d
+	d.life.Lock()
+	defer d.life.Unlock()
+	b := d.current()
+	if b == nil {
+		return "", nil, nil
+	}
+	if d.isFrozen(b) {
+		return b.name, nil, nil
+	}
+	stuck, err := d.freeze(b, timeout, "console")
+	if errors.Is(err, ErrFreezeTimeout) {
+		err = nil // the shell opens anyway, naming the stuck tasks
+	}
+	return b.name, stuck, err
+}
+
+// ThawFrozen thaws name after the shell was left, if the console's freeze
+// is still in effect.
+func (h consoleHost) ThawFrozen(name string) error {
+	d := h.d
+	d.life.Lock()
+	defer d.life.Unlock()
+	b := d.current()
+	if b == nil || b.name != name || d.frozenBy(b) != "console" {
+		return nil
+	}
+	return d.thaw(b)
+}
+
+// startConsole watches the keyboards for Ctrl+Alt+J and runs the host
+// shell on VT63 (SPEC §7).
+func (d *Daemon) startConsole(ctx context.Context) {
+	m := console.New(consoleHost{d}, d.log, console.Config{})
+	d.endShell = m.EndShell
+	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { go m.Chord() }, Log: d.log}
+	go func() {
+		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("hotkey", "err", err)
+		}
+	}()
+}
