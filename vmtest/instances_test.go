@@ -37,6 +37,7 @@ func TestInstances(t *testing.T) {
 		if st := g.instanceState("box"); st != "running" {
 			t.Errorf("state %q, want running", st)
 		}
+		g.checkInstanceRoot("box")
 		if out := g.sh("cat /sys/fs/cgroup/initns/box/cgroup.procs | wc -l"); strings.TrimSpace(out) == "0" {
 			t.Error("the instance's cgroup is empty")
 		}

@@ -30,6 +30,7 @@ func TestPID1(t *testing.T) {
 	t.Run("modules", func(t *testing.T) { checkModules(g.with(t)) })
 	t.Run("orphans", func(t *testing.T) { checkOrphans(g.with(t)) })
 	t.Run("panic", func(t *testing.T) { checkPanic(g.with(t)) })
+	t.Run("stray-signals", func(t *testing.T) { checkStraySignals(g.with(t)) })
 	t.Run("ctrl-alt-del", func(t *testing.T) { checkCtrlAltDel(g.with(t)) })
 }
 
@@ -120,6 +121,24 @@ func checkPanic(g *guest) {
 	}
 	if strings.Contains(g.vm.Console.Log(), "Kernel panic") {
 		g.t.Error("the kernel panicked")
+	}
+}
+
+// checkStraySignals sends PID 1 every signal a person or a program might
+// send it by mistake, which it has no use for: each must be ignored. (The
+// kernel drops a signal to init only when init leaves it at SIG_DFL; the Go
+// runtime installs its own handlers, whose default for most of these is to
+// exit, which at PID 1 is a kernel panic: golang/go#59569.)
+func checkStraySignals(g *guest) {
+	before := g.sh("cut -d' ' -f22 /proc/1/stat")
+	for _, sig := range []string{"HUP", "USR1", "QUIT", "ALRM", "PIPE", "WINCH", "TSTP", "TTIN", "TTOU", "CONT", "URG", "VTALRM", "PROF", "XCPU", "XFSZ"} {
+		g.sh("kill -" + sig + " 1 && sleep 0.2")
+		if out := g.compat("ls image"); out != "busybox.tar.gz\n\n" {
+			g.t.Fatalf("after SIG%s to PID 1, ls image answers %q", sig, out)
+		}
+	}
+	if after := g.sh("cut -d' ' -f22 /proc/1/stat"); after != before {
+		g.t.Errorf("PID 1 start time changed from %q to %q", before, after)
 	}
 }
 
