@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -27,6 +28,8 @@ type Daemon struct {
 	ended  map[string]string // how each instance's last boot ended
 	busy   map[string]string // instance -> long operation under way
 
+	// handle runs one request; dispatch, but for the socket's fuzz tests.
+	handle func(ctx context.Context, p peer, verb string, c *call) (any, error)
 	// endShell ends the host shell of a frozen instance, if one lives.
 	endShell func()
 	// shutdown receives "reboot" or "poweroff" to end the daemon.
@@ -53,13 +56,15 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Daemon{
+	d := &Daemon{
 		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1,
 		ended:    map[string]string{},
 		busy:     map[string]string{},
 		endShell: func() {},
 		shutdown: make(chan string, 1),
-	}, nil
+	}
+	d.handle = d.dispatch
+	return d, nil
 }
 
 // endConsole ends the host shell of a frozen instance, if one lives.

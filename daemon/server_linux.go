@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -93,20 +94,26 @@ func (d *Daemon) conn(c *net.UnixConn) {
 		c.Write([]byte("error: permission denied: only root and members of group initns may use initns\n"))
 		return
 	}
-	r := bufio.NewReaderSize(c, api.MaxLine)
+	d.session(c, c, p)
+}
+
+// session serves the requests of one connection, in either mode, until
+// the peer stops sending or sends a line too long to be a request.
+func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
+	br := bufio.NewReaderSize(r, api.MaxLine)
 	for {
-		line, err := readLine(r)
+		line, err := readLine(br)
 		if err != nil {
 			if !errors.Is(err, errEOF) {
-				c.Write([]byte(answerSyntax))
+				w.Write([]byte(answerSyntax))
 				d.log.Warn("bad request", "peer_pid", p.pid, "err", err)
 			}
 			return
 		}
 		if strings.HasPrefix(line, "{") {
-			d.clientRequest(c, p, line)
+			d.clientRequest(w, p, line)
 		} else {
-			d.compatRequest(c, p, line)
+			d.compatRequest(w, p, line)
 		}
 	}
 }
@@ -171,18 +178,18 @@ func inGroup(pid, gid int) bool {
 	return false
 }
 
-func (d *Daemon) compatRequest(c net.Conn, p peer, line string) {
+func (d *Daemon) compatRequest(c io.Writer, p peer, line string) {
 	verb, args := parseCompat(line)
 	if verb == "ls" && len(args) == 0 {
 		// The first versions knew only `ls image` and `ls instance`.
 		c.Write([]byte(answerSyntax))
 		return
 	}
-	result, err := d.dispatch(context.Background(), p, verb, &call{args: args})
+	result, err := d.handle(context.Background(), p, verb, &call{args: args})
 	c.Write([]byte(compatAnswer(result, err)))
 }
 
-func (d *Daemon) clientRequest(c net.Conn, p peer, line string) {
+func (d *Daemon) clientRequest(c io.Writer, p peer, line string) {
 	enc := json.NewEncoder(c)
 	var req api.Request
 	if err := json.Unmarshal([]byte(line), &req); err != nil {
@@ -190,7 +197,7 @@ func (d *Daemon) clientRequest(c net.Conn, p peer, line string) {
 		return
 	}
 	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc)}
-	result, err := d.dispatch(context.Background(), p, req.Cmd, cl)
+	result, err := d.handle(context.Background(), p, req.Cmd, cl)
 	enc.Encode(reply(result, err))
 }
 
