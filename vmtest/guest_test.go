@@ -49,19 +49,42 @@ type guest struct {
 }
 
 // bootGuest boots the initramfs with initns as PID 1 and waits for the
-// host shell initns keeps on ttyS0 and for the socket.
-func bootGuest(t *testing.T, cmdline string) *guest {
+// host shell initns keeps on ttyS0 and for the socket. With allowReboot a
+// reboot of the guest boots it again instead of ending QEMU.
+func bootGuest(t *testing.T, cmdline string, allowReboot bool) *guest {
 	a := artifacts(t)
-	vm := Boot(t, Options{Initramfs: a.Initramfs, Cmdline: cmdline, Tee: teeFor(t)})
+	vm := Boot(t, Options{Initramfs: a.Initramfs, Cmdline: cmdline, AllowReboot: allowReboot, Tee: teeFor(t)})
 	g := &guest{t: t, vm: vm}
-	took, err := vm.Console.WaitShell(150 * time.Second)
-	if err != nil {
-		t.Fatalf("the shell initns keeps on ttyS0 (initns.shell=ttyS0) never answered: %v", err)
-	}
-	t.Logf("host: QEMU start to shell answering: %v", took.Round(time.Millisecond))
-	g.socketUptime = g.socketReady()
-	t.Logf("guest: boot to socket ready (kernel uptime when /run/initns.sock was created): %v", g.socketUptime.Round(time.Millisecond))
+	g.waitUp()
 	return g
+}
+
+// waitUp waits for the shell and the socket of a (re)booting guest.
+func (g *guest) waitUp() {
+	g.t.Helper()
+	took, err := g.vm.Console.WaitShell(150 * time.Second)
+	if err != nil {
+		g.t.Fatalf("the shell initns keeps on ttyS0 (initns.shell=ttyS0) never answered: %v", err)
+	}
+	g.t.Logf("host: shell answering after %v", took.Round(time.Millisecond))
+	g.socketUptime = g.socketReady()
+	g.t.Logf("guest: boot to socket ready (kernel uptime when /run/initns.sock was created): %v", g.socketUptime.Round(time.Millisecond))
+}
+
+// powerOffBySignal sends sig to PID 1, which must power the machine off
+// gracefully, and waits for QEMU to exit by itself.
+func (g *guest) powerOffBySignal(sig string) {
+	g.t.Helper()
+	off := g.vm.Console.Offset()
+	// The shell dies with the machine: no end marker to wait for.
+	g.vm.Console.Write([]byte("kill -" + sig + " 1\n"))
+	g.expect(off, "reboot: Power down", "SIG"+sig+" to PID 1 did not power the machine off", 60*time.Second)
+	if err := g.vm.Wait(30 * time.Second); err != nil {
+		g.t.Fatalf("QEMU did not exit after the poweroff: %v", err)
+	}
+	if strings.Contains(g.vm.Console.Log(), "Kernel panic") {
+		g.t.Error("the kernel panicked")
+	}
 }
 
 // with returns the guest helpers failing t (a subtest) instead.

@@ -13,7 +13,7 @@ import (
 // and make the VM exit by itself.
 func TestInstances(t *testing.T) {
 	t.Parallel()
-	g := bootGuest(t, "")
+	g := bootGuest(t, "", false)
 
 	t.Run("new", func(t *testing.T) {
 		g := g.with(t)

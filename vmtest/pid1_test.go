@@ -13,12 +13,13 @@ import (
 // TestPID1 boots initns as PID 1 and checks, on one boot, the duties of
 // SPEC §8: the mounts, the socket, the modules it loaded by itself (the
 // keyboard is an evdev device), reaping a storm of orphans, surviving a
-// panicking handler, and a graceful reboot on Ctrl+Alt+Del.
+// panicking handler, stray signals, a graceful reboot on Ctrl+Alt+Del (the
+// guest boots again), and a poweroff on SIGPWR.
 func TestPID1(t *testing.T) {
 	t.Parallel()
 	// Words the daemon does not know ("splash", "3") reach PID 1 as
 	// arguments and must be ignored; nosuchmod must be logged, not fatal.
-	g := bootGuest(t, "splash 3 initns.modules=dummy,nosuchmod")
+	g := bootGuest(t, "splash 3 initns.modules=dummy,nosuchmod", true)
 
 	t.Run("pid1", func(t *testing.T) {
 		if out := g.with(t).sh("readlink /proc/1/exe"); strings.TrimSpace(out) != "/bin/initns.bin" {
@@ -32,6 +33,7 @@ func TestPID1(t *testing.T) {
 	t.Run("panic", func(t *testing.T) { checkPanic(g.with(t)) })
 	t.Run("stray-signals", func(t *testing.T) { checkStraySignals(g.with(t)) })
 	t.Run("ctrl-alt-del", func(t *testing.T) { checkCtrlAltDel(g.with(t)) })
+	t.Run("sigpwr", func(t *testing.T) { g.with(t).powerOffBySignal("PWR") })
 }
 
 func checkMounts(g *guest) {
@@ -144,8 +146,7 @@ func checkStraySignals(g *guest) {
 
 // checkCtrlAltDel runs an instance, presses Ctrl+Alt+Del on the guest's
 // keyboard through the QEMU monitor, and checks that the instance was
-// stopped gracefully before the machine rebooted (QEMU, run with
-// -no-reboot, then exits by itself).
+// stopped gracefully before the machine rebooted, and that it boots again.
 func checkCtrlAltDel(g *guest) {
 	off := g.vm.Console.Offset()
 	g.sh("initns new cad busybox.tar.gz && initns run cad")
@@ -156,9 +157,8 @@ func checkCtrlAltDel(g *guest) {
 	}
 	g.expect(off, "testinit: halt RTMIN+4", "Ctrl+Alt+Del did not stop the instance gracefully", 60*time.Second)
 	g.expect(off, "reboot: Restarting system", "Ctrl+Alt+Del did not reboot the machine", 60*time.Second)
-	if err := g.vm.Wait(30 * time.Second); err != nil {
-		g.t.Fatalf("QEMU did not exit after the reboot: %v", err)
-	}
+	g.expect(off, "SeaBIOS", "the machine did not boot again (no firmware banner)", 60*time.Second)
+	g.waitUp()
 	if strings.Contains(g.vm.Console.Log(), "Kernel panic") {
 		g.t.Error("the kernel panicked")
 	}

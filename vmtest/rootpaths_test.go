@@ -11,11 +11,12 @@ import (
 // TestPivotRoot boots initns as PID 1 on a tmpfs root (rdinit= copies the
 // initramfs into a tmpfs and switch_roots), where pivot_root works, so an
 // instance boots through pivot_root rather than the move-and-chroot path
-// TestInstances takes on the initramfs's rootfs. It ends with SIGTERM to
-// PID 1, which must reboot the machine gracefully.
+// TestInstances takes on the initramfs's rootfs. Then SIGTERM to PID 1
+// must reboot the machine gracefully, and SIGUSR2 after the new boot power
+// it off.
 func TestPivotRoot(t *testing.T) {
 	t.Parallel()
-	g := bootGuest(t, "rdinit=/sbin/tmpfs-root")
+	g := bootGuest(t, "rdinit=/sbin/tmpfs-root", true)
 	ms, err := pid1.ParseMountinfo(strings.NewReader(g.sh("cat /proc/1/mountinfo")))
 	if err != nil {
 		t.Fatal(err)
@@ -31,9 +32,9 @@ func TestPivotRoot(t *testing.T) {
 	g.vm.Console.Write([]byte("kill -TERM 1\n"))
 	g.expect(off, "testinit: halt RTMIN+4", "SIGTERM to PID 1 did not stop the instance gracefully", 30*time.Second)
 	g.expect(off, "reboot: Restarting system", "SIGTERM to PID 1 did not reboot the machine", 60*time.Second)
-	if err := g.vm.Wait(30 * time.Second); err != nil {
-		t.Fatalf("QEMU did not exit after the reboot: %v", err)
-	}
+	g.expect(off, "SeaBIOS", "the machine did not boot again (no firmware banner)", 60*time.Second)
+	g.waitUp()
+	g.powerOffBySignal("USR2")
 }
 
 // checkInstanceRoot checks what the running instance's init sees mounted:

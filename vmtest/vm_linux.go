@@ -24,6 +24,9 @@ type Options struct {
 	Initramfs string // required
 	Cmdline   string // appended to BaseCmdline
 	MemoryMB  int    // default 512
+	// AllowReboot lets a guest reboot boot the guest again; by default
+	// (-no-reboot) QEMU exits instead, as it does on a poweroff.
+	AllowReboot bool
 	// Tee, if not nil, gets the console output as it arrives.
 	Tee io.Writer
 }
@@ -79,12 +82,15 @@ func Boot(t TB, o Options) *VM {
 	}
 	vm := &VM{dir: dir, done: make(chan struct{})}
 	mon := filepath.Join(dir, "monitor.sock")
-	vm.cmd = exec.Command("qemu-system-x86_64",
-		"-accel", "tcg", "-m", fmt.Sprint(o.MemoryMB), "-smp", "1",
-		"-nographic", "-no-reboot",
-		"-serial", "stdio", "-monitor", "unix:"+mon+",server=on,wait=off",
+	args := []string{
+		"-accel", "tcg", "-m", fmt.Sprint(o.MemoryMB), "-smp", "1", "-nographic",
+		"-serial", "stdio", "-monitor", "unix:" + mon + ",server=on,wait=off",
 		"-kernel", o.Kernel, "-initrd", o.Initramfs,
-		"-append", strings.TrimSpace(BaseCmdline+" "+o.Cmdline))
+		"-append", strings.TrimSpace(BaseCmdline + " " + o.Cmdline)}
+	if !o.AllowReboot {
+		args = append(args, "-no-reboot")
+	}
+	vm.cmd = exec.Command("qemu-system-x86_64", args...)
 	vm.cmd.Stderr = &prefixWriter{t: t}
 	in, err := vm.cmd.StdinPipe()
 	if err != nil {

@@ -1,0 +1,226 @@
+package vmtest
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConsole proves SPEC §7 on a real guest, initns being PID 1: QEMU's
+// PS/2 keyboard is an evdev device there, and Ctrl+Alt+J sent through the
+// monitor freezes the running instance, puts VT63 in front and starts a
+// shell there in a session of its own; keys typed on the keyboard reach
+// that shell; `initns run` of the frozen instance, or `exit` typed in the
+// shell, ends the shell's whole session, thaws the instance and gives VT1
+// back. With no instance the chord still opens the shell. One boot serves
+// every case, in order.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	g := bootGuest(t, "", false)
+	off := g.vm.Console.Offset()
+	g.sh("initns new box busybox.tar.gz && initns run box")
+	g.expect(off, "testinit: up 1", "the instance did not boot", 60*time.Second)
+	if !g.waitLog(0, `msg="keyboard added"`, 30*time.Second) {
+		t.Fatalf("the daemon never watched a keyboard; its log:\n%s", g.logSince(0))
+	}
+	if vt := g.activeVT(); vt != homeVT {
+		t.Fatalf("VT in front before the chord: %q, want %s", vt, homeVT)
+	}
+	t.Run("chord-then-run", func(t *testing.T) { checkChordThenRun(g.with(t)) })
+	t.Run("chord-then-exit", func(t *testing.T) { checkChordThenExit(g.with(t)) })
+	t.Run("chord-no-instance", func(t *testing.T) { checkChordNoInstance(g.with(t)) })
+}
+
+// checkChordThenRun: the chord freezes box and opens the shell on VT63; a
+// command typed on the keyboard runs in that shell; the chord again keeps
+// VT63 and the same shell; Alt+F1 cannot leave VT63 while the shell lives
+// (VT_PROCESS); `initns run box` thaws box, ends the session, shows VT1.
+func checkChordThenRun(g *guest) {
+	g.chord("box")
+	g.checkFrozen("box", true)
+	sh := g.shellOnVT63()
+	if env := g.sh(fmt.Sprintf("tr '\\0' '\\n' </proc/%d/environ", sh.pid)); !regexp.MustCompile(`(?m)^HOME=/root$`).MatchString(env) {
+		g.t.Errorf("the host shell's environment has no HOME=/root:\n%s", env)
+	}
+	g.screenHas("Instance box is frozen.")
+
+	g.typeKeys("tty >/tmp/fromvt63\n")
+	if !g.waitGuest("[ -s /tmp/fromvt63 ]", 30*time.Second) {
+		g.t.Fatalf("the command typed on the keyboard did not run; VT63 shows:\n%s", g.screen())
+	}
+	if out := g.sh("cat /tmp/fromvt63"); out != "/dev/tty63\n" {
+		g.t.Errorf("tty in the shell typed on the keyboard says %q, want /dev/tty63", out)
+	}
+
+	n := g.logLines()
+	g.sendkey("ctrl-alt-j")
+	if !g.waitLog(n, `chord with the host shell alive`, 20*time.Second) {
+		g.t.Errorf("the chord again while the shell lives was not taken as such; daemon log:\n%s", g.logSince(n))
+	}
+	if vt := g.activeVT(); vt != shellVT {
+		g.t.Errorf("after the chord again, %s is in front, want %s", vt, shellVT)
+	}
+	if again := g.shellOnVT63(); again.pid != sh.pid {
+		g.t.Errorf("after the chord again the shell on tty63 is %v, want the same shell %v", again, sh)
+	}
+	g.checkFrozen("box", true)
+
+	n = g.logLines()
+	g.sendkey("alt-f1")
+	if !g.waitLog(n, `refused a switch away from the host shell`, 20*time.Second) {
+		g.t.Errorf("Alt+F1 while the shell lives: no refusal in the daemon log:\n%s", g.logSince(n))
+	}
+	if vt := g.activeVT(); vt != shellVT {
+		g.t.Errorf("after Alt+F1 while the shell lives, %s is in front, want %s (held in VT_PROCESS mode)", vt, shellVT)
+	}
+
+	g.sh("initns run box")
+	g.checkFrozen("box", false)
+	if vt := g.activeVT(); vt != homeVT {
+		g.t.Errorf("after initns run of the frozen instance, %s is in front, want %s", vt, homeVT)
+	}
+	g.shellGone(sh.pid)
+}
+
+// checkChordThenExit: the same cycle, left by `exit` typed in the shell.
+func checkChordThenExit(g *guest) {
+	g.chord("box")
+	g.checkFrozen("box", true)
+	sh := g.shellOnVT63()
+	n := g.logLines()
+	g.typeKeys("exit\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ] && grep -qx 'frozen 0' /sys/fs/cgroup/initns/box/cgroup.events`, 30*time.Second) {
+		g.t.Fatalf("after exit in the host shell: %s in front, cgroup.events:\n%s\ndaemon log:\n%s",
+			g.activeVT(), g.sh("cat /sys/fs/cgroup/initns/box/cgroup.events"), g.logSince(n))
+	}
+	g.checkFrozen("box", false)
+	g.shellGone(sh.pid)
+	if log := g.logSince(n); !strings.Contains(log, `msg="console: host shell exited"`) {
+		g.t.Errorf("the daemon did not log the shell's exit:\n%s", log)
+	}
+}
+
+// checkChordNoInstance: with box stopped, the chord still opens the shell,
+// and `exit` gives VT1 back.
+func checkChordNoInstance(g *guest) {
+	g.sh("initns stop box")
+	if st := g.instanceState("box"); st != "stopped" {
+		g.t.Fatalf("box is %s after stop, want stopped", st)
+	}
+	n := g.logLines()
+	g.chord("")
+	if log := g.logSince(n); !strings.Contains(log, `msg="console: no instance running"`) {
+		g.t.Errorf("the daemon did not say no instance was running:\n%s", log)
+	}
+	sh := g.shellOnVT63()
+	g.screenHas("No instance is running.")
+	g.typeKeys("exit\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]`, 30*time.Second) {
+		g.t.Fatalf("after exit in the host shell, %s is in front, want %s; daemon log:\n%s", g.activeVT(), homeVT, g.logSince(n))
+	}
+	g.shellGone(sh.pid)
+}
+
+// chord presses Ctrl+Alt+J while a guest poller watches for VT63 in front
+// and, if name is not "", instance name frozen (cgroup.events "frozen 1");
+// it fails if that does not come, and logs how long it took: from the
+// daemon's "chord pressed" to the poller seeing it (guest clock), the
+// daemon's own figure (its "took", from the chord's handling to VT63 held),
+// and from the monitor's sendkey to the serial shell's answer (host clock).
+func (g *guest) chord(name string) {
+	g.t.Helper()
+	n := g.logLines()
+	cond := `read a </sys/class/tty/tty0/active; [ "$a" = tty63 ]`
+	if name != "" {
+		cond += " && grep -qx 'frozen 1' /sys/fs/cgroup/initns/" + name + "/cgroup.events"
+	}
+	// The poller runs before the chord is sent; builtins only in the loop
+	// but for sleep and grep, so that it takes little from the daemon on the
+	// guest's one CPU. touch+stat give the guest clock to the nanosecond.
+	cmd := fmt.Sprintf("echo po''lling; i=0; until %s; do [ $i -ge 2000 ] && break; sleep 0.01; i=$((i+1)); done; "+
+		"touch /tmp/.vt63; stat -c %%y /tmp/.vt63; %s && echo reached", cond, cond)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	off := g.vm.Console.Offset()
+	go func() {
+		out, _, err := g.vm.Console.Run(cmd, 120*time.Second)
+		done <- result{out, err}
+	}()
+	if err := g.vm.Console.ExpectFrom(off, "polling\n", 30*time.Second); err != nil {
+		g.t.Fatalf("the poller did not start: %v", err)
+	}
+	sent := time.Now()
+	g.sendkey("ctrl-alt-j")
+	r := <-done
+	hostTook := time.Since(sent)
+	if r.err != nil {
+		g.t.Fatalf("poller: %v", r.err)
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 3 || lines[2] != "reached" {
+		g.t.Fatalf("Ctrl+Alt+J: VT63 not in front (with %q frozen) within the poller's time: %q; %s in front; daemon log:\n%s",
+			name, r.out, g.activeVT(), g.logSince(n))
+	}
+	seen, err := time.Parse("2006-01-02 15:04:05.999999999 -0700", lines[1])
+	if err != nil {
+		g.t.Fatalf("guest time %q: %v", lines[1], err)
+	}
+	if !g.waitLog(n, `msg="console: host shell open"`, 20*time.Second) {
+		g.t.Fatalf("VT63 is in front but the daemon never logged the shell open:\n%s", g.logSince(n))
+	}
+	log := g.logSince(n)
+	pressed, ok := g.logTime(log, `msg="chord pressed"`)
+	if !ok {
+		g.t.Fatalf("no \"chord pressed\" in the daemon log after the chord:\n%s", log)
+	}
+	open := regexp.MustCompile(`msg="console: host shell open" pid=\d+ vt=63 frozen=(\S*) took=(\S+)`).FindStringSubmatch(log)
+	if open == nil {
+		g.t.Fatalf("the shell-open line is not as expected:\n%s", log)
+	}
+	if open[1] != name {
+		g.t.Errorf("the daemon opened the shell with frozen=%q, want %q:\n%s", open[1], name, log)
+	}
+	what := "no instance running"
+	if name != "" {
+		what = name + " frozen"
+	}
+	g.t.Logf("console: chord to VT63 in front (%s): %v in the guest (daemon's \"chord pressed\" to the poller seeing it); daemon's own took=%s; host: sendkey to the serial shell's answer %v",
+		what, seen.Sub(pressed).Round(time.Millisecond), open[2], hostTook.Round(time.Millisecond))
+}
+
+// checkFrozen checks both what `initns ls` says and what the kernel says.
+func (g *guest) checkFrozen(name string, frozen bool) {
+	g.t.Helper()
+	state, events := "running", "0"
+	if frozen {
+		state, events = "frozen", "1"
+	}
+	if st := g.instanceState(name); st != state {
+		g.t.Errorf("initns ls: %s is %s, want %s", name, st, state)
+	}
+	if f := g.cgroupFrozen(name); f != events {
+		g.t.Errorf("cgroup.events of %s: frozen %s, want frozen %s", name, f, events)
+	}
+}
+
+// screen returns what VT63 shows, one line per row.
+func (g *guest) screen() string {
+	g.t.Helper()
+	// /dev/vcs63 is the screen's text, rows of the screen's width with no
+	// line ends; vcsa63 starts with rows and columns.
+	out := g.sh("cols=$(od -An -tu1 -j1 -N1 /dev/vcsa63); fold -w $cols /dev/vcs63 | sed 's/ *$//' | grep -v '^$'")
+	return out
+}
+
+// screenHas fails unless VT63 shows s.
+func (g *guest) screenHas(s string) {
+	g.t.Helper()
+	if scr := g.screen(); !strings.Contains(scr, s) {
+		g.t.Errorf("VT63 does not show %q; it shows:\n%s", s, scr)
+	}
+}
