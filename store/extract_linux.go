@@ -92,6 +92,7 @@ type extractor struct {
 	size    int64
 	entries int
 	w       *writers
+	pending map[string]chan struct{} // entries queued to the writers
 }
 
 func newExtractor(ctx context.Context, dst string) (*extractor, error) {
@@ -99,8 +100,9 @@ func newExtractor(ctx context.Context, dst string) (*extractor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dst, err)
 	}
-	x := &extractor{ctx: ctx, dst: dst, root: fd, dirs: map[string]int{}, dirMeta: map[string]*tar.Header{}}
-	x.w = newWriters()
+	x := &extractor{ctx: ctx, dst: dst, root: fd, dirs: map[string]int{}, dirMeta: map[string]*tar.Header{},
+		pending: map[string]chan struct{}{}}
+	x.w = newWriters(x)
 	return x, nil
 }
 
@@ -193,6 +195,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 		return x.rootEntry(hdr)
 	}
 	x.noteTop(name)
+	x.settle(name)
 	parent, base := splitEntry(name)
 	pfd, err := x.parentDir(hdr.Name, parent)
 	if err != nil {

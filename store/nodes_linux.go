@@ -70,21 +70,78 @@ func (x *extractor) clearFor(pfd int, name, base string, hdr *tar.Header, isDir 
 	return nil
 }
 
-// file creates a regular file and hands its content to the writers.
+// file queues a regular file for the writers, or, if it is large, creates
+// and streams it right away.
 func (x *extractor) file(pfd int, name, base string, hdr *tar.Header, tr io.Reader) error {
+	j, err := x.newJob(pfd, name, base, hdr)
+	if err != nil {
+		return err
+	}
+	j.sparse = isSparse(hdr)
+	x.size += hdr.Size
+	if hdr.Size > smallFile {
+		return x.runJob(j, tr)
+	}
+	j.data = getBuf(int(hdr.Size))
+	if _, err := io.ReadFull(tr, j.data); err != nil {
+		putBuf(j.data)
+		return &entryError{hdr.Name, &readErr{noEOF(err)}}
+	}
+	return x.queue(j)
+}
+
+func (x *extractor) newJob(pfd int, name, base string, hdr *tar.Header) (*fileJob, error) {
 	a, err := attrsOf(hdr)
 	if err != nil {
+		return nil, err
+	}
+	return &fileJob{pfd: pfd, base: base, path: name, hdr: hdr, attrs: a, fd: -1}, nil
+}
+
+// queue hands j to the writers and remembers it as pending.
+func (x *extractor) queue(j *fileJob) error {
+	if err := x.w.queue(x.ctx, j); err != nil {
 		return err
 	}
-	fd, err := x.create(pfd, name, base, hdr, func() (int, error) {
-		// O_EXCL: never open what a symlink at this name points to.
-		return unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	})
-	if err != nil {
-		return err
+	if len(x.pending) >= maxPending {
+		x.prunePending()
 	}
-	x.size += hdr.Size
-	return x.w.write(x.ctx, fileJob{fd: fd, name: hdr.Name, size: hdr.Size, sparse: isSparse(hdr), attrs: a}, tr)
+	x.pending[j.path] = j.done
+	return nil
+}
+
+const maxPending = 4096
+
+// settle waits until no queued job is about to create name.
+func (x *extractor) settle(name string) {
+	if done, ok := x.pending[name]; ok {
+		<-done
+		delete(x.pending, name)
+	}
+}
+
+// settlePath settles every leading part of path ("a", "a/b", "a/b/c").
+func (x *extractor) settlePath(path string) {
+	for i := 0; i < len(path); i++ {
+		if path[i] == '/' {
+			x.settle(path[:i])
+		}
+	}
+	x.settle(path)
+}
+
+func (x *extractor) prunePending() {
+	for k, done := range x.pending {
+		select {
+		case <-done:
+			delete(x.pending, k)
+		default:
+		}
+	}
+	if len(x.pending) >= maxPending {
+		x.w.drain()
+		clear(x.pending)
+	}
 }
 
 // create runs mk, and on EEXIST clears the way (clearFor) and runs it again.
@@ -102,42 +159,52 @@ func (x *extractor) create(pfd int, name, base string, hdr *tar.Header, mk func(
 }
 
 func (x *extractor) symlink(pfd int, name, base string, hdr *tar.Header) error {
-	a, err := attrsOf(hdr)
-	if err != nil {
-		return err
-	}
 	if hdr.Linkname == "" || len(hdr.Linkname) > maxLinkname || strings.IndexByte(hdr.Linkname, 0) >= 0 {
 		return &entryError{hdr.Name, fmt.Errorf("%w: symlink target is empty, too long or contains NUL", ErrBadImage)}
 	}
-	// The target is stored as it is: it is only ever resolved inside the
-	// instance, and extraction never follows a symlink.
-	if _, err := x.create(pfd, name, base, hdr, func() (int, error) {
-		return 0, unix.Symlinkat(hdr.Linkname, pfd, base)
-	}); err != nil {
-		return err
-	}
-	return x.opError(hdr.Name, "set metadata", a.applyAt(pfd, base, true))
-}
-
-func (x *extractor) node(pfd int, name, base string, hdr *tar.Header) error {
-	a, err := attrsOf(hdr)
+	j, err := x.newJob(pfd, name, base, hdr)
 	if err != nil {
 		return err
 	}
+	return x.queue(j)
+}
+
+// makeSymlink runs in a writer. The target is stored as it is: it is only
+// ever resolved inside the instance, and extraction never follows a
+// symlink.
+func (x *extractor) makeSymlink(j *fileJob) error {
+	if _, err := x.create(j.pfd, j.path, j.base, j.hdr, func() (int, error) {
+		return -1, unix.Symlinkat(j.hdr.Linkname, j.pfd, j.base)
+	}); err != nil {
+		return err
+	}
+	return x.opError(j.name(), "set metadata", j.attrs.applyAt(j.pfd, j.base, true))
+}
+
+func (x *extractor) node(pfd int, name, base string, hdr *tar.Header) error {
+	j, err := x.newJob(pfd, name, base, hdr)
+	if err != nil {
+		return err
+	}
+	return x.queue(j)
+}
+
+// makeNode runs in a writer: a device or a FIFO.
+func (x *extractor) makeNode(j *fileJob) error {
 	mode := uint32(unix.S_IFIFO)
-	switch hdr.Typeflag {
+	switch j.hdr.Typeflag {
 	case tar.TypeChar:
 		mode = unix.S_IFCHR
 	case tar.TypeBlock:
 		mode = unix.S_IFBLK
 	}
-	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-	if _, err := x.create(pfd, name, base, hdr, func() (int, error) {
-		return 0, unix.Mknodat(pfd, base, mode|0o600, int(dev))
+	dev := unix.Mkdev(uint32(j.hdr.Devmajor), uint32(j.hdr.Devminor))
+	if _, err := x.create(j.pfd, j.path, j.base, j.hdr, func() (int, error) {
+		return -1, unix.Mknodat(j.pfd, j.base, mode|0o600, int(dev))
 	}); err != nil {
 		return err
 	}
-	return x.opError(hdr.Name, "set metadata", a.applyAt(pfd, base, false))
+	return x.opError(j.name(), "set metadata", j.attrs.applyAt(j.pfd, j.base, false))
 }
 
 // hardlink links name to an earlier entry of the image. The target is
@@ -155,6 +222,7 @@ func (x *extractor) hardlink(pfd int, name, base string, hdr *tar.Header) error 
 	if target == "." || target == name {
 		return &entryError{hdr.Name, fmt.Errorf("%w: hard link to %q", ErrBadImage, hdr.Linkname)}
 	}
+	x.settlePath(target)
 	tfd, err := openBeneath(x.root, target, unix.O_PATH|unix.O_NOFOLLOW)
 	if err == unix.ENOENT {
 		return &entryError{hdr.Name, fmt.Errorf("%w: hard link to %q, which no earlier entry of the image created", ErrBadImage, hdr.Linkname)}

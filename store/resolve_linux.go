@@ -39,6 +39,7 @@ func (x *extractor) parentDir(entry, dir string) (int, error) {
 	if fd, ok := x.dirs[dir]; ok {
 		return fd, nil
 	}
+	x.settle(dir)
 	fd, err := openBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		fd, err = x.makeParents(entry, dir)
@@ -58,6 +59,7 @@ func (x *extractor) makeParents(entry, dir string) (int, error) {
 	parts := strings.Split(dir, "/")
 	for i := range parts {
 		sub := strings.Join(parts[:i+1], "/")
+		x.settle(sub)
 		fd, err := openBeneath(x.root, sub, unix.O_PATH|unix.O_DIRECTORY)
 		if err == nil {
 			if i == len(parts)-1 {
@@ -104,7 +106,9 @@ func (x *extractor) resolveError(entry, path string, err error) error {
 	return &entryError{entry, fmt.Errorf("open %s: %w", path, err)}
 }
 
+// closeDirs closes the cached directories, once no queued job uses them.
 func (x *extractor) closeDirs() {
+	x.w.drain()
 	for k, fd := range x.dirs {
 		unix.Close(fd)
 		delete(x.dirs, k)

@@ -12,38 +12,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// File contents are written by a few goroutines while the tar parser goes
-// on, so decompression, parsing and the write/chown/chmod/utimes system
-// calls of many small files overlap. A file of up to smallFile bytes is
-// read into a pooled buffer and queued; a larger one is streamed by the
-// parser itself. Memory in flight is bounded by (queue+writers)*smallFile.
+// Regular files, symlinks and device nodes are created by a few writer
+// goroutines while the tar parser goes on, so decompression, parsing and
+// the create/write/chown/chmod/utimes system calls of many small files
+// overlap: creating a file is the dominant cost of extracting a root
+// filesystem, and the kernel runs creations in parallel. Directories are
+// made by the parser itself, so a parent always exists before its entries
+// are queued. A file of up to smallFile bytes is read into a pooled buffer
+// and queued; a larger one is created and streamed by the parser.
+// Memory in flight is bounded by (queueLen+writers)*smallFile.
+//
+// Ordering: the parser remembers the entries still queued (pending) and
+// waits for one before it touches the same name again: a duplicate entry,
+// a hard link to it, or a path through it.
 const (
 	smallFile  = 256 << 10
 	queueLen   = 64
 	chunkSize  = 1 << 20
 	sparseUnit = 4096
+	numWriters = 4
 )
 
+// fileJob creates one entry (not a directory) and sets its metadata.
 type fileJob struct {
-	fd     int
-	name   string
-	size   int64
-	sparse bool
+	pfd    int    // the parent directory, kept open until the job is done
+	base   string // the name within pfd
+	path   string // the clean path beneath the root
+	hdr    *tar.Header
 	attrs  attrs
+	sparse bool
 	data   []byte
+	fd     int // the open file, for regular files
+	done   chan struct{}
 }
+
+func (j *fileJob) name() string { return j.hdr.Name }
 
 type writers struct {
-	jobs chan fileJob
-	wg   sync.WaitGroup
-	once sync.Once
-	mu   sync.Mutex
-	err  error
+	x        *extractor
+	jobs     chan *fileJob
+	wg       sync.WaitGroup
+	inflight sync.WaitGroup
+	once     sync.Once
+	mu       sync.Mutex
+	err      error
 }
 
-func newWriters() *writers {
-	w := &writers{jobs: make(chan fileJob, queueLen)}
-	n := max(2, runtime.GOMAXPROCS(0))
+func newWriters(x *extractor) *writers {
+	w := &writers{x: x, jobs: make(chan *fileJob, queueLen)}
+	n := max(numWriters, runtime.GOMAXPROCS(0))
 	w.wg.Add(n)
 	for range n {
 		go w.loop()
@@ -55,36 +72,56 @@ func (w *writers) loop() {
 	defer w.wg.Done()
 	for j := range w.jobs {
 		if w.failed() == nil {
-			w.setErr(j.finish(j.data))
+			w.setErr(w.x.runJob(j, nil))
 		}
-		unix.Close(j.fd)
 		putBuf(j.data)
+		close(j.done)
+		w.inflight.Done()
 	}
 }
 
-// write queues a small file, or streams a large one from r right away.
-// It always takes ownership of j.fd.
-func (w *writers) write(ctx context.Context, j fileJob, r io.Reader) error {
-	if j.size <= smallFile {
-		j.data = getBuf(int(j.size))
-		if _, err := io.ReadFull(r, j.data); err != nil {
-			unix.Close(j.fd)
-			putBuf(j.data)
-			return &entryError{j.name, &readErr{noEOF(err)}}
-		}
-		select {
-		case w.jobs <- j:
-			return nil
-		case <-ctx.Done():
-			unix.Close(j.fd)
-			return ctx.Err()
-		}
+// queue hands a job to the writers; the parser must not touch j's name
+// again before j.done is closed.
+func (w *writers) queue(ctx context.Context, j *fileJob) error {
+	j.done = make(chan struct{})
+	w.inflight.Add(1)
+	select {
+	case w.jobs <- j:
+		return nil
+	case <-ctx.Done():
+		w.inflight.Done()
+		close(j.done)
+		return ctx.Err()
 	}
-	defer unix.Close(j.fd)
-	if err := j.stream(r); err != nil {
+}
+
+// drain waits until every queued job is done.
+func (w *writers) drain() { w.inflight.Wait() }
+
+// runJob creates the entry of j and sets its metadata. A regular file's
+// content is j.data, or, when r is not nil, read from r.
+func (x *extractor) runJob(j *fileJob, r io.Reader) error {
+	switch j.hdr.Typeflag {
+	case tar.TypeSymlink:
+		return x.makeSymlink(j)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return x.makeNode(j)
+	}
+	fd, err := x.create(j.pfd, j.path, j.base, j.hdr, func() (int, error) {
+		// O_EXCL: never open what a symlink at this name points to.
+		return unix.Openat(j.pfd, j.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	})
+	if err != nil {
 		return err
 	}
-	return j.finish(nil)
+	defer unix.Close(fd)
+	j.fd = fd
+	if r != nil {
+		if err := j.stream(r); err != nil {
+			return err
+		}
+	}
+	return j.finish(j.data)
 }
 
 // stream copies a large file's content in chunks.
@@ -92,10 +129,10 @@ func (j *fileJob) stream(r io.Reader) error {
 	buf := getBuf(chunkSize)
 	defer putBuf(buf)
 	var off int64
-	for off < j.size {
-		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), j.size-off)])
+	for off < j.hdr.Size {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), j.hdr.Size-off)])
 		if err != nil {
-			return &entryError{j.name, &readErr{noEOF(err)}}
+			return &entryError{j.name(), &readErr{noEOF(err)}}
 		}
 		if err := j.writeAt(buf[:n], off); err != nil {
 			return err
@@ -115,12 +152,12 @@ func (j *fileJob) finish(data []byte) error {
 	}
 	if j.sparse {
 		// The holes at the end were skipped, not written.
-		if err := unix.Ftruncate(j.fd, j.size); err != nil {
-			return &entryError{j.name, fmt.Errorf("truncate: %w", err)}
+		if err := unix.Ftruncate(j.fd, j.hdr.Size); err != nil {
+			return &entryError{j.name(), fmt.Errorf("truncate: %w", err)}
 		}
 	}
 	if err := j.attrs.applyFd(j.fd); err != nil {
-		return &entryError{j.name, err}
+		return &entryError{j.name(), err}
 	}
 	return nil
 }
@@ -138,7 +175,7 @@ func (j *fileJob) writeAt(b []byte, off int64) error {
 			}
 		}
 		if err := pwriteAll(j.fd, b[:n], off); err != nil {
-			return &entryError{j.name, fmt.Errorf("write: %w", err)}
+			return &entryError{j.name(), fmt.Errorf("write: %w", err)}
 		}
 		off, b = off+int64(n), b[n:]
 	}
