@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // kmsgMax is below the kernel's limit for one /dev/kmsg record
@@ -15,9 +16,8 @@ import (
 const kmsgMax = 900
 
 var kmsg struct {
-	once sync.Once
-	f    *os.File
-	mu   sync.Mutex
+	mu sync.Mutex
+	f  *os.File // opened at the first write after /dev is there
 }
 
 // Kmsg returns a writer that sends each line written to it to the kernel
@@ -29,25 +29,34 @@ func Kmsg() io.Writer { return kmsgWriter{} }
 type kmsgWriter struct{}
 
 func (kmsgWriter) Write(p []byte) (int, error) {
-	kmsg.once.Do(func() {
-		kmsg.f, _ = os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
-	})
-	if kmsg.f == nil {
-		return len(p), nil
-	}
 	kmsg.mu.Lock()
 	defer kmsg.mu.Unlock()
+	if kmsg.f == nil {
+		// Not opened once and for all: PID 1 may log before it mounted /dev.
+		if kmsg.f, _ = os.OpenFile("/dev/kmsg", os.O_WRONLY|syscall.O_CLOEXEC, 0); kmsg.f == nil {
+			return len(p), nil
+		}
+	}
+	for _, rec := range kmsgRecords(p) {
+		// One write(2) is one record of the kernel log.
+		kmsg.f.Write(rec)
+	}
+	return len(p), nil
+}
+
+// kmsgRecords turns text into kernel-log records: one per line, as errors
+// ("<3>"), prefixed "initns: ", cut to kmsgMax and ended with a newline
+// (the kernel keeps a record without one open for a continuation, and
+// neither dmesg nor the console sees it until the next record arrives).
+func kmsgRecords(p []byte) [][]byte {
+	var recs [][]byte
 	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
 		if len(line) > kmsgMax {
 			line = line[:kmsgMax]
 		}
-		// One write(2) is one record of the kernel log. The newline matters:
-		// the kernel keeps a record without one open for a continuation,
-		// and neither dmesg nor the console sees it until the next record.
-		rec := append(append([]byte("<3>initns: "), line...), '\n')
-		kmsg.f.Write(rec)
+		recs = append(recs, append(append([]byte("<3>initns: "), line...), '\n'))
 	}
-	return len(p), nil
+	return recs
 }
 
 // KmsgHandler is a slog.Handler that passes every record on to Next and
@@ -56,6 +65,7 @@ func (kmsgWriter) Write(p []byte) (int, error) {
 type KmsgHandler struct {
 	Next  slog.Handler
 	attrs []slog.Attr
+	kmsg  io.Writer // nil: Kmsg(); a seam for tests
 }
 
 // NewKmsgHandler returns a KmsgHandler in front of next.
@@ -78,7 +88,11 @@ func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
 			fmt.Fprintf(&b, " %s", a)
 			return true
 		})
-		Kmsg().Write(b.Bytes())
+		w := h.kmsg
+		if w == nil {
+			w = Kmsg()
+		}
+		w.Write(b.Bytes())
 	}
 	if !h.Next.Enabled(ctx, r.Level) {
 		return nil
@@ -89,11 +103,11 @@ func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
 // WithAttrs returns a handler whose records carry attrs too.
 func (h *KmsgHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	all := append(append([]slog.Attr{}, h.attrs...), attrs...)
-	return &KmsgHandler{Next: h.Next.WithAttrs(attrs), attrs: all}
+	return &KmsgHandler{Next: h.Next.WithAttrs(attrs), attrs: all, kmsg: h.kmsg}
 }
 
 // WithGroup returns a handler that groups later attributes under name.
 // The kernel-log line stays flat: a person reads it, not a parser.
 func (h *KmsgHandler) WithGroup(name string) slog.Handler {
-	return &KmsgHandler{Next: h.Next.WithGroup(name), attrs: h.attrs}
+	return &KmsgHandler{Next: h.Next.WithGroup(name), attrs: h.attrs, kmsg: h.kmsg}
 }
