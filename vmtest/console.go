@@ -88,30 +88,18 @@ func (c *Console) Write(p []byte) (int, error) { return c.w.Write(p) }
 // Expect waits until re matches the output after the previous match and
 // returns the submatches. The console is consumed up to the end of the match.
 func (c *Console) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() {
-		c.mu.Lock()
-		c.cond.Broadcast()
-		c.mu.Unlock()
+	var m []string
+	err := c.wait(re.String(), timeout, func(out []byte) bool {
+		rest := out[c.pos:]
+		loc := re.FindSubmatchIndex(rest)
+		if loc == nil {
+			return false
+		}
+		m = submatches(rest, loc)
+		c.pos += loc[1]
+		return true
 	})
-	defer timer.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for {
-		rest := c.buf.Bytes()[c.pos:]
-		if loc := re.FindSubmatchIndex(rest); loc != nil {
-			m := submatches(rest, loc)
-			c.pos += loc[1]
-			return m, nil
-		}
-		if c.closed {
-			return nil, fmt.Errorf("waiting for %q: %w", re, ErrClosed)
-		}
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("waiting %v for %q: %w", timeout, re, ErrTimeout)
-		}
-		c.cond.Wait()
-	}
+	return m, err
 }
 
 // Offset returns how much output the console holds now: a place to search
@@ -125,6 +113,15 @@ func (c *Console) Offset() int {
 // ExpectFrom waits until s appears in the output after offset, whatever
 // Expect and Run consumed meanwhile; it does not move Expect's position.
 func (c *Console) ExpectFrom(offset int, s string, timeout time.Duration) error {
+	return c.wait(s, timeout, func(out []byte) bool {
+		return bytes.Contains(out[offset:], []byte(s))
+	})
+}
+
+// wait calls found, with the lock held, on all the output so far and again
+// whenever more arrives, until it reports true, the console closes or the
+// timeout passes.
+func (c *Console) wait(what string, timeout time.Duration, found func(out []byte) bool) error {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
 		c.mu.Lock()
@@ -135,14 +132,14 @@ func (c *Console) ExpectFrom(offset int, s string, timeout time.Duration) error 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		if bytes.Contains(c.buf.Bytes()[offset:], []byte(s)) {
+		if found(c.buf.Bytes()) {
 			return nil
 		}
 		if c.closed {
-			return fmt.Errorf("waiting for %q: %w", s, ErrClosed)
+			return fmt.Errorf("waiting for %q: %w", what, ErrClosed)
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("waiting %v for %q: %w", timeout, s, ErrTimeout)
+			return fmt.Errorf("waiting %v for %q: %w", timeout, what, ErrTimeout)
 		}
 		c.cond.Wait()
 	}

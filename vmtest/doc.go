@@ -1,0 +1,28 @@
+// Package vmtest boots the project in a virtual machine, where PID 1,
+// keyboards and reboots are the point, and holds the VM tests of SPEC §8.
+//
+// The harness: Build makes the static binary, a busybox test image and an
+// initramfs with the scripts of testdata/vm (the binary installed
+// busybox-style as /init, busybox-static, the guest kernel's modules for
+// QEMU's hardware); Boot starts Debian's kernel (/boot/vmlinuz-*, package
+// linux-image-amd64) in QEMU with software emulation (-accel tcg: it runs
+// where KVM does not) and gives a Console (the serial line: Run a command
+// and get its output and status, Expect markers, with timeouts) and a
+// Monitor (QEMU's monitor: sendkey ctrl-alt-delete, system_reset, quit).
+// A failed test prints the whole console log.
+//
+// The tests, each on its own guest, in parallel:
+//
+//	TestHarness    the harness itself, with a busybox script as /init
+//	TestPID1       mounts, socket, modules and the evdev keyboard, a storm
+//	               of 1,000 orphans, a panicking handler, stray signals,
+//	               Ctrl+Alt+Del (graceful reboot, boots again), SIGPWR
+//	TestInstances  new, run, reboot inside, stop, rm, `initns poweroff`
+//	TestPivotRoot  instances on a tmpfs root (pivot_root), SIGTERM reboot,
+//	               SIGUSR2 poweroff
+//
+// Run them with `go test ./vmtest` (about a minute on two cores; -v shows
+// the boot-to-socket times). INITNS_VM_TEE=1 copies every console to
+// stderr as it comes. They fail, never skip, when QEMU, the kernel or
+// busybox-static is missing: `make deps` installs them.
+package vmtest
