@@ -83,7 +83,9 @@ func (x *extractor) file(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		return x.runJob(j, tr)
 	}
 	j.data = getBuf(int(hdr.Size))
+	x.w.budget.acquire(int64(cap(j.data)))
 	if _, err := io.ReadFull(tr, j.data); err != nil {
+		x.w.budget.release(int64(cap(j.data)))
 		putBuf(j.data)
 		return &entryError{hdr.Name, &readErr{noEOF(err)}}
 	}

@@ -19,18 +19,20 @@ import (
 // filesystem, and the kernel runs creations in parallel. Directories are
 // made by the parser itself, so a parent always exists before its entries
 // are queued. A file of up to smallFile bytes is read into a pooled buffer
-// and queued; a larger one is created and streamed by the parser.
-// Memory in flight is bounded by (queueLen+writers)*smallFile.
+// and queued; a larger one is created and streamed by the parser. The
+// buffers queued at once hold at most maxBuffered bytes: the parser waits
+// for the writers beyond that, which bounds the daemon's memory.
 //
 // Ordering: the parser remembers the entries still queued (pending) and
 // waits for one before it touches the same name again: a duplicate entry,
 // a hard link to it, or a path through it.
 const (
-	smallFile  = 256 << 10
-	queueLen   = 64
-	chunkSize  = 1 << 20
-	sparseUnit = 4096
-	numWriters = 4
+	smallFile   = 16 << 20
+	maxBuffered = 48 << 20
+	queueLen    = 256
+	chunkSize   = 1 << 20
+	sparseUnit  = 4096
+	numWriters  = 4
 )
 
 // fileJob creates one entry (not a directory) and sets its metadata.
@@ -50,6 +52,7 @@ func (j *fileJob) name() string { return j.hdr.Name }
 
 type writers struct {
 	x        *extractor
+	budget   budget
 	jobs     chan *fileJob
 	wg       sync.WaitGroup
 	inflight sync.WaitGroup
@@ -60,6 +63,7 @@ type writers struct {
 
 func newWriters(x *extractor) *writers {
 	w := &writers{x: x, jobs: make(chan *fileJob, queueLen)}
+	w.budget.init(maxBuffered)
 	n := max(numWriters, runtime.GOMAXPROCS(0))
 	w.wg.Add(n)
 	for range n {
@@ -74,6 +78,7 @@ func (w *writers) loop() {
 		if w.failed() == nil {
 			w.setErr(w.x.runJob(j, nil))
 		}
+		w.budget.release(int64(cap(j.data)))
 		putBuf(j.data)
 		close(j.done)
 		w.inflight.Done()
@@ -89,10 +94,43 @@ func (w *writers) queue(ctx context.Context, j *fileJob) error {
 	case w.jobs <- j:
 		return nil
 	case <-ctx.Done():
+		w.budget.release(int64(cap(j.data)))
+		putBuf(j.data)
 		w.inflight.Done()
 		close(j.done)
 		return ctx.Err()
 	}
+}
+
+// budget is a counting semaphore of bytes.
+type budget struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	free int64
+	max  int64
+}
+
+func (b *budget) init(n int64) {
+	b.cond.L = &b.mu
+	b.free, b.max = n, n
+}
+
+// acquire waits until n bytes are free; a request larger than the whole
+// budget waits until nothing else is held.
+func (b *budget) acquire(n int64) {
+	b.mu.Lock()
+	for b.free < min(n, b.max) {
+		b.cond.Wait()
+	}
+	b.free -= n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // drain waits until every queued job is done.
