@@ -84,7 +84,8 @@ func checkChordThenRun(g *guest) {
 	g.shellGone(sh.pid)
 }
 
-// checkChordThenExit: the same cycle, left by `exit` typed in the shell.
+// checkChordThenExit: the same cycle, left by `exit` typed in the shell;
+// then VT63 switches like any other VT again.
 func checkChordThenExit(g *guest) {
 	g.chord("box")
 	g.checkFrozen("box", true)
@@ -99,6 +100,17 @@ func checkChordThenExit(g *guest) {
 	g.shellGone(sh.pid)
 	if log := g.logSince(n); !strings.Contains(log, `msg="console: host shell exited"`) {
 		g.t.Errorf("the daemon did not log the shell's exit:\n%s", log)
+	}
+	// VT63 is the kernel's again (VT_AUTO): from it, Alt+F1 switches at
+	// once, where a VT_PROCESS mode left behind would wait for an answer
+	// that never comes.
+	g.sh("timeout 10 chvt 63")
+	if vt := g.activeVT(); vt != shellVT {
+		g.t.Fatalf("chvt 63 after the shell ended: %s in front, want %s", vt, shellVT)
+	}
+	g.sendkey("alt-f1")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]`, 20*time.Second) {
+		g.t.Errorf("Alt+F1 on VT63 after the shell ended: %s in front, want %s (VT63 still held in VT_PROCESS mode?)", g.activeVT(), homeVT)
 	}
 }
 
