@@ -97,6 +97,29 @@ func (g *guest) shellGone(sid int) {
 	}
 }
 
+// waitMember waits for a process named comm in session sid, in state
+// state if that is not "", and returns it.
+func (g *guest) waitMember(sid int, comm, state string, timeout time.Duration) proc {
+	g.t.Helper()
+	var ps []proc
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ps = g.procs()
+		for _, p := range ps {
+			if p.sid == sid && p.comm == comm && (state == "" || p.state == state) {
+				return p
+			}
+		}
+	}
+	var members []proc
+	for _, p := range ps {
+		if p.sid == sid {
+			members = append(members, p)
+		}
+	}
+	g.t.Fatalf("no %s in state %q in session %d after %v; the session: %v; VT63 shows:\n%s", comm, state, sid, timeout, members, g.screen())
+	return proc{}
+}
+
 // activeVT returns the VT in front, as /sys/class/tty/tty0/active says.
 func (g *guest) activeVT() string {
 	g.t.Helper()
@@ -179,6 +202,7 @@ func (g *guest) sendkey(keys string) {
 var keyNames = map[rune]string{
 	' ': "spc", '/': "slash", '\n': "ret", '.': "dot", '-': "minus",
 	'=': "equal", '>': "shift-dot", '$': "shift-4", '_': "shift-minus",
+	';': "semicolon", '\'': "apostrophe", '"': "shift-apostrophe", '&': "shift-7",
 }
 
 // typeKeys types s on the guest's keyboard, key by key, as a person would.

@@ -36,9 +36,10 @@ func TestConsole(t *testing.T) {
 // checkChordThenRun: the chord freezes box and opens the shell on VT63; a
 // command typed on the keyboard runs in that shell; the chord again keeps
 // VT63 and the same shell; Alt+F1 cannot leave VT63 while the shell lives
-// (VT_PROCESS); `initns run box` thaws box, ends the session, shows VT1.
+// (VT_PROCESS); `initns run box` thaws box, ends the shell's whole session
+// (a stopped job and a job that ignores the hangup included) and shows VT1.
 func checkChordThenRun(g *guest) {
-	g.chord("box")
+	g.chord("box", 1)
 	g.checkFrozen("box", true)
 	sh := g.shellOnVT63()
 	if env := g.sh(fmt.Sprintf("tr '\\0' '\\n' </proc/%d/environ", sh.pid)); !regexp.MustCompile(`(?m)^HOME=/root$`).MatchString(env) {
@@ -53,7 +54,24 @@ func checkChordThenRun(g *guest) {
 	if out := g.sh("cat /tmp/fromvt63"); out != "/dev/tty63\n" {
 		g.t.Errorf("tty in the shell typed on the keyboard says %q, want /dev/tty63", out)
 	}
+	g.checkChordAgain(sh)
+	g.checkSwitchRefused()
+	g.startJobs(sh)
 
+	start := time.Now()
+	g.sh("initns run box")
+	g.t.Logf("console: initns run of the frozen instance, its shell's session of 3 ending: %v (host clock)", time.Since(start).Round(time.Millisecond))
+	g.checkFrozen("box", false)
+	if vt := g.activeVT(); vt != homeVT {
+		g.t.Errorf("after initns run of the frozen instance, %s is in front, want %s", vt, homeVT)
+	}
+	g.shellGone(sh.pid)
+}
+
+// checkChordAgain: the chord while the shell lives keeps VT63 and the same
+// shell, and box frozen.
+func (g *guest) checkChordAgain(sh proc) {
+	g.t.Helper()
 	n := g.logLines()
 	g.sendkey("ctrl-alt-j")
 	if !g.waitLog(n, `chord with the host shell alive`, 20*time.Second) {
@@ -66,8 +84,12 @@ func checkChordThenRun(g *guest) {
 		g.t.Errorf("after the chord again the shell on tty63 is %v, want the same shell %v", again, sh)
 	}
 	g.checkFrozen("box", true)
+}
 
-	n = g.logLines()
+// checkSwitchRefused: Alt+F1 cannot leave VT63 while the shell lives.
+func (g *guest) checkSwitchRefused() {
+	g.t.Helper()
+	n := g.logLines()
 	g.sendkey("alt-f1")
 	if !g.waitLog(n, `refused a switch away from the host shell`, 20*time.Second) {
 		g.t.Errorf("Alt+F1 while the shell lives: no refusal in the daemon log:\n%s", g.logSince(n))
@@ -75,19 +97,32 @@ func checkChordThenRun(g *guest) {
 	if vt := g.activeVT(); vt != shellVT {
 		g.t.Errorf("after Alt+F1 while the shell lives, %s is in front, want %s (held in VT_PROCESS mode)", vt, shellVT)
 	}
-
-	g.sh("initns run box")
-	g.checkFrozen("box", false)
-	if vt := g.activeVT(); vt != homeVT {
-		g.t.Errorf("after initns run of the frozen instance, %s is in front, want %s", vt, homeVT)
-	}
-	g.shellGone(sh.pid)
 }
 
-// checkChordThenExit: the same cycle, left by `exit` typed in the shell;
-// then VT63 switches like any other VT again.
+// startJobs types two jobs into the shell, which its end must not leave
+// behind: a stopped one (Ctrl+Z: it needs SIGCONT to see the hangup) and a
+// background one that ignores SIGHUP (it needs SIGKILL).
+func (g *guest) startJobs(sh proc) {
+	g.t.Helper()
+	g.typeKeys("tail -f /dev/null\n")
+	g.waitMember(sh.pid, "tail", "", 30*time.Second)
+	g.sendkey("ctrl-z")
+	tail := g.waitMember(sh.pid, "tail", "T", 30*time.Second)
+	g.typeKeys(`sh -c "trap '' 1; exec sleep 1000" &` + "\n")
+	sleep := g.waitMember(sh.pid, "sleep", "", 30*time.Second)
+	ign := g.sh(fmt.Sprintf("grep SigIgn /proc/%d/status", sleep.pid))
+	if m := regexp.MustCompile(`SigIgn:\s*([0-9a-f]+)`).FindStringSubmatch(ign); m == nil || m[1][len(m[1])-1]&1 == 0 {
+		g.t.Fatalf("the background job %v does not ignore SIGHUP: %q", sleep, ign)
+	}
+	g.t.Logf("the shell's session before its end: shell %d, stopped %v, SIGHUP-ignoring %v", sh.pid, tail, sleep)
+}
+
+// checkChordThenExit: the same cycle, opened by two chords in a row (the
+// hotkey's debounce, or a switch back to the living shell: one shell
+// either way), left by `exit` typed in the shell; then VT63 switches like
+// any other VT again.
 func checkChordThenExit(g *guest) {
-	g.chord("box")
+	g.chord("box", 2)
 	g.checkFrozen("box", true)
 	sh := g.shellOnVT63()
 	n := g.logLines()
@@ -122,7 +157,7 @@ func checkChordNoInstance(g *guest) {
 		g.t.Fatalf("box is %s after stop, want stopped", st)
 	}
 	n := g.logLines()
-	g.chord("")
+	g.chord("", 1)
 	if log := g.logSince(n); !strings.Contains(log, `msg="console: no instance running"`) {
 		g.t.Errorf("the daemon did not say no instance was running:\n%s", log)
 	}
@@ -135,13 +170,15 @@ func checkChordNoInstance(g *guest) {
 	g.shellGone(sh.pid)
 }
 
-// chord presses Ctrl+Alt+J while a guest poller watches for VT63 in front
-// and, if name is not "", instance name frozen (cgroup.events "frozen 1");
-// it fails if that does not come, and logs how long it took: from the
-// daemon's "chord pressed" to the poller seeing it (guest clock), the
-// daemon's own figure (its "took", from the chord's handling to VT63 held),
-// and from the monitor's sendkey to the serial shell's answer (host clock).
-func (g *guest) chord(name string) {
+// chord presses Ctrl+Alt+J presses times in a row while a guest poller
+// watches for VT63 in front and, if name is not "", instance name frozen
+// (cgroup.events "frozen 1"); it fails if that does not come or if more
+// than one shell opened, and logs how long it took: from the daemon's
+// first "chord pressed" to the poller seeing it (guest clock), the
+// daemon's own figure (its "took", from the chord's handling to VT63
+// held), and from the monitor's first sendkey to the serial shell's answer
+// (host clock).
+func (g *guest) chord(name string, presses int) {
 	g.t.Helper()
 	n := g.logLines()
 	cond := `read a </sys/class/tty/tty0/active; [ "$a" = tty63 ]`
@@ -167,7 +204,9 @@ func (g *guest) chord(name string) {
 		g.t.Fatalf("the poller did not start: %v", err)
 	}
 	sent := time.Now()
-	g.sendkey("ctrl-alt-j")
+	for range presses {
+		g.sendkey("ctrl-alt-j")
+	}
 	r := <-done
 	hostTook := time.Since(sent)
 	if r.err != nil {
@@ -186,6 +225,9 @@ func (g *guest) chord(name string) {
 		g.t.Fatalf("VT63 is in front but the daemon never logged the shell open:\n%s", g.logSince(n))
 	}
 	log := g.logSince(n)
+	if opened := strings.Count(log, `msg="console: host shell open"`); opened != 1 {
+		g.t.Errorf("%d chords opened %d shells, want 1:\n%s", presses, opened, log)
+	}
 	pressed, ok := g.logTime(log, `msg="chord pressed"`)
 	if !ok {
 		g.t.Fatalf("no \"chord pressed\" in the daemon log after the chord:\n%s", log)
