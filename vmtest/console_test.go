@@ -31,6 +31,7 @@ func TestConsole(t *testing.T) {
 	t.Run("chord-then-run", func(t *testing.T) { checkChordThenRun(g.with(t)) })
 	t.Run("chord-then-exit", func(t *testing.T) { checkChordThenExit(g.with(t)) })
 	t.Run("chord-no-instance", func(t *testing.T) { checkChordNoInstance(g.with(t)) })
+	t.Run("keyboard-replugged", func(t *testing.T) { checkKeyboardReplugged(g.with(t)) })
 }
 
 // checkChordThenRun: the chord freezes box and opens the shell on VT63; a
@@ -278,4 +279,31 @@ func (g *guest) screenHas(s string) {
 	if scr := g.screen(); !strings.Contains(scr, s) {
 		g.t.Errorf("VT63 does not show %q; it shows:\n%s", s, scr)
 	}
+}
+
+// checkKeyboardReplugged unbinds the PS/2 keyboard from its driver, so its
+// input device and event node vanish as when a USB keyboard is pulled out,
+// and binds it again, so a new input device appears as when a keyboard is
+// plugged in later: the hotkey follows, and the chord on the new device
+// opens the shell (no instance runs by now).
+func checkKeyboardReplugged(g *guest) {
+	serio := strings.TrimSpace(g.sh("basename $(ls -d /sys/bus/serio/drivers/atkbd/serio*)"))
+	n := g.logLines()
+	g.sh("echo -n " + serio + " >/sys/bus/serio/drivers/atkbd/unbind")
+	if !g.waitLog(n, `msg="keyboard removed"`, 20*time.Second) {
+		g.t.Fatalf("the keyboard's driver was unbound but the hotkey did not drop it; daemon log:\n%s", g.logSince(n))
+	}
+	m := g.logLines()
+	g.sh("echo -n " + serio + " >/sys/bus/serio/drivers/atkbd/bind")
+	if !g.waitLog(m, `msg="keyboard added"`, 20*time.Second) {
+		g.t.Fatalf("the keyboard came back but the hotkey did not take it; daemon log:\n%s", g.logSince(n))
+	}
+	g.t.Logf("keyboard unplugged and plugged again:\n%s", g.sh(fmt.Sprintf("tail -n +%d %s | grep keyboard", n+1, daemonLog)))
+	g.chord("", 1)
+	sh := g.shellOnVT63()
+	g.typeKeys("exit\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]`, 30*time.Second) {
+		g.t.Fatalf("after exit in the host shell, %s is in front, want %s", g.activeVT(), homeVT)
+	}
+	g.shellGone(sh.pid)
 }
