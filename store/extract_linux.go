@@ -33,13 +33,23 @@ type ExtractResult struct {
 // failure or cancellation of ctx, dst is removed. Progress counts the bytes
 // read from r; its total is r's size when r is a regular file, else -1.
 func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (ExtractResult, error) {
-	return extract(ctx, r, dst, p, true)
+	return extract(ctx, r, dst, p, extractOpts{sync: true, maxSparse: maxSparseSize})
 }
 
-// extract is Extract with the final sync optional: the fuzz target skips
-// it, since a syncfs per input would flush the whole disk thousands of
-// times.
-func extract(ctx context.Context, r io.Reader, dst string, p Progress, sync bool) (res ExtractResult, err error) {
+// maxSparseSize bounds the size of a sparse file: archive/tar hands its
+// holes over as zeros, which are scanned (at several GB/s) to skip them, so
+// the size bounds the time an image can make extraction spend.
+const maxSparseSize = 256 << 30
+
+// extractOpts tunes extract for the fuzz target, which skips the sync (a
+// syncfs per input would flush the disk thousands of times) and allows
+// smaller sparse files.
+type extractOpts struct {
+	sync      bool
+	maxSparse int64
+}
+
+func extract(ctx context.Context, r io.Reader, dst string, p Progress, opts extractOpts) (res ExtractResult, err error) {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", dst, err)
 	}
@@ -53,6 +63,7 @@ func extract(ctx context.Context, r io.Reader, dst string, p Progress, sync bool
 	if err != nil {
 		return res, err
 	}
+	x.maxSparse = opts.maxSparse
 	defer x.close()
 	if err := x.run(pr); err != nil {
 		if ctx.Err() != nil {
@@ -60,7 +71,7 @@ func extract(ctx context.Context, r io.Reader, dst string, p Progress, sync bool
 		}
 		return res, err
 	}
-	if sync {
+	if opts.sync {
 		if err := syncFS(dst); err != nil {
 			return res, err
 		}
@@ -81,18 +92,19 @@ func sizeOf(r io.Reader) int64 {
 // extractor holds the state of one extraction. Only its run goroutine
 // touches it; file contents are written by its writers.
 type extractor struct {
-	ctx     context.Context
-	dst     string
-	root    int            // O_PATH descriptor of dst
-	dirs    map[string]int // cached O_PATH descriptors of directories
-	dirMeta map[string]*tar.Header
-	dirList []string // directories in creation order, finished last
-	top     string   // the first component of every entry, if only one
-	multi   bool     // entries have several first components
-	size    int64
-	entries int
-	w       *writers
-	pending map[string]chan struct{} // entries queued to the writers
+	ctx       context.Context
+	dst       string
+	root      int            // O_PATH descriptor of dst
+	dirs      map[string]int // cached O_PATH descriptors of directories
+	dirMeta   map[string]*tar.Header
+	dirList   []string // directories in creation order, finished last
+	top       string   // the first component of every entry, if only one
+	multi     bool     // entries have several first components
+	size      int64
+	entries   int
+	w         *writers
+	pending   map[string]chan struct{} // entries queued to the writers
+	maxSparse int64
 }
 
 func newExtractor(ctx context.Context, dst string) (*extractor, error) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -154,6 +155,13 @@ func (x *extractor) runJob(j *fileJob, r io.Reader) error {
 	}
 	defer unix.Close(fd)
 	j.fd = fd
+	if j.sparse {
+		// Sized first: holes are skipped, never written, and a size the
+		// file system cannot hold fails at once (EFBIG).
+		if err := unix.Ftruncate(fd, j.hdr.Size); err != nil {
+			return &entryError{j.name(), fmt.Errorf("truncate to %d bytes: %w", j.hdr.Size, err)}
+		}
+	}
 	if r != nil {
 		if err := j.stream(r); err != nil {
 			return err
@@ -180,18 +188,11 @@ func (j *fileJob) stream(r io.Reader) error {
 	return nil
 }
 
-// finish writes data (if any), truncates a sparse file to its size and sets
-// the metadata.
+// finish writes data (if any) and sets the metadata.
 func (j *fileJob) finish(data []byte) error {
 	if len(data) > 0 {
 		if err := j.writeAt(data, 0); err != nil {
 			return err
-		}
-	}
-	if j.sparse {
-		// The holes at the end were skipped, not written.
-		if err := unix.Ftruncate(j.fd, j.hdr.Size); err != nil {
-			return &entryError{j.name(), fmt.Errorf("truncate: %w", err)}
 		}
 	}
 	if err := j.attrs.applyFd(j.fd); err != nil {
@@ -240,19 +241,13 @@ func dataRun(b []byte, off int64) int {
 	return n
 }
 
+var zeroBlock [sparseUnit]byte
+
+// allZero reports whether b (at most sparseUnit bytes) is all zeros;
+// bytes.Equal is vectorised, which matters in the holes of a large sparse
+// file, read as zeros from archive/tar.
 func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return bytes.Equal(b, zeroBlock[:len(b)])
 }
 
 func pwriteAll(fd int, b []byte, off int64) error {
