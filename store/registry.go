@@ -76,7 +76,7 @@ func readMeta(path string) (map[string]Instance, error) {
 		return m, nil
 	}
 	for _, e := range f.Instances {
-		m[e.Name] = Instance{Name: e.Name, Image: e.Image, Created: e.Created, Size: e.Size}
+		m[e.Name] = Instance(e)
 	}
 	return m, nil
 }
