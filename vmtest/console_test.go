@@ -30,8 +30,15 @@ func TestConsole(t *testing.T) {
 	}
 	t.Run("chord-then-run", func(t *testing.T) { checkChordThenRun(g.with(t)) })
 	t.Run("chord-then-exit", func(t *testing.T) { checkChordThenExit(g.with(t)) })
+	t.Run("run-typed-in-shell", func(t *testing.T) { checkRunTypedInShell(g.with(t)) })
 	t.Run("chord-no-instance", func(t *testing.T) { checkChordNoInstance(g.with(t)) })
 	t.Run("keyboard-replugged", func(t *testing.T) { checkKeyboardReplugged(g.with(t)) })
+	// Every transition above went as planned: nothing the daemon had to
+	// log as an error, nor a console warning (a session that would not end,
+	// a VT that would not switch, a thaw that failed).
+	if out := g.sh("grep -E 'level=ERROR|level=WARN msg=\"console:' " + daemonLog + " || true"); out != "" {
+		t.Errorf("the daemon logged errors or warnings:\n%s", out)
+	}
 }
 
 // checkChordThenRun: the chord freezes box and opens the shell on VT63; a
@@ -148,6 +155,22 @@ func checkChordThenExit(g *guest) {
 	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]`, 20*time.Second) {
 		g.t.Errorf("Alt+F1 on VT63 after the shell ended: %s in front, want %s (VT63 still held in VT_PROCESS mode?)", g.activeVT(), homeVT)
 	}
+}
+
+// checkRunTypedInShell: `initns run box` typed in the host shell itself,
+// as its banner says, ends that shell's session, the client that asked
+// included, thaws box and gives VT1 back.
+func checkRunTypedInShell(g *guest) {
+	g.chord("box", 1)
+	sh := g.shellOnVT63()
+	n := g.logLines()
+	g.typeKeys("initns run box\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ] && grep -qx 'frozen 0' /sys/fs/cgroup/initns/box/cgroup.events`, 30*time.Second) {
+		g.t.Fatalf("after initns run box typed in the host shell: %s in front, cgroup.events:\n%s\ndaemon log:\n%s\nVT63 shows:\n%s",
+			g.activeVT(), g.sh("cat /sys/fs/cgroup/initns/box/cgroup.events"), g.logSince(n), g.screen())
+	}
+	g.checkFrozen("box", false)
+	g.shellGone(sh.pid)
 }
 
 // checkChordNoInstance: with box stopped, the chord still opens the shell,
