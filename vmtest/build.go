@@ -9,10 +9,13 @@ import (
 
 // Artifacts are the files a test guest is built from.
 type Artifacts struct {
-	Binary    string // the project's static binary
-	Sockcat   string // the compatibility-mode socket tool
-	Image     string // the busybox test image (a .tar.gz)
-	Initramfs string // the initramfs holding all of the above
+	Binary  string // the project's static binary
+	Sockcat string // the compatibility-mode socket tool
+	Image   string // the busybox test image (a .tar.gz)
+	// TestinitImage is an image whose /sbin/init is testdata/testinit,
+	// which reports what it sees as PID 1 to /report.json.
+	TestinitImage string
+	Initramfs     string // the initramfs holding all of the above
 }
 
 // RepoRoot returns the directory of the module's go.mod, searching up from
@@ -44,16 +47,20 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 		return nil, err
 	}
 	a := &Artifacts{
-		Binary:    filepath.Join(dir, "initns.bin"),
-		Sockcat:   filepath.Join(dir, "sockcat"),
-		Image:     filepath.Join(dir, "busybox.tar.gz"),
-		Initramfs: filepath.Join(dir, "initramfs.cpio.zst"),
+		Binary:        filepath.Join(dir, "initns.bin"),
+		Sockcat:       filepath.Join(dir, "sockcat"),
+		Image:         filepath.Join(dir, "busybox.tar.gz"),
+		TestinitImage: filepath.Join(dir, "testinit.tar.gz"),
+		Initramfs:     filepath.Join(dir, "initramfs.cpio.zst"),
 	}
+	testinit := filepath.Join(dir, "testinit")
 	mk := []string{"sh", "testdata/vm/mkinitramfs.sh", "-o", a.Initramfs,
-		"-s", a.Sockcat, "-i", a.Image, "-k", Kernel()}
+		"-s", a.Sockcat, "-i", a.Image, "-i", a.TestinitImage, "-k", Kernel()}
 	steps := [][]string{
 		{"go", "build", "-trimpath", "-o", a.Sockcat, "./vmtest/sockcat"},
+		{"go", "build", "-trimpath", "-o", testinit, "./testdata/testinit"},
 		{"sh", "testdata/vm/mkimage.sh", a.Image},
+		{"sh", "testdata/vm/mkimage.sh", a.TestinitImage, testinit},
 	}
 	if withBinary {
 		steps = append(steps, []string{"go", "build", "-trimpath", "-o", a.Binary, "."})

@@ -75,6 +75,7 @@ func TestInstances(t *testing.T) {
 			t.Error("the root filesystem of the removed instance is still there")
 		}
 	})
+	t.Run("init-environment", func(t *testing.T) { g.with(t).checkInitEnvironment("ti") })
 	t.Run("poweroff", func(t *testing.T) {
 		g := g.with(t)
 		off := g.vm.Console.Offset()

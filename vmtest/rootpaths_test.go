@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ func TestPivotRoot(t *testing.T) {
 	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.FSType != "tmpfs" {
 		t.Fatalf("PID 1's root is %q, want tmpfs", m.FSType)
 	}
+	t.Run("init-environment", func(t *testing.T) { g.with(t).checkInitEnvironment("pvti") })
 	off := g.vm.Console.Offset()
 	g.sh("initns new pv busybox.tar.gz && initns run pv")
 	g.expect(off, "testinit: up 1", "the instance did not boot on a pivot_root", 60*time.Second)
@@ -56,5 +59,63 @@ func (g *guest) checkInstanceRoot(name string) {
 	}
 	if len(ms) != 1 || ms[0].Point != "/" || ms[0].Root != "/var/lib/initns/rootfs/"+name {
 		g.t.Errorf("the instance's init sees these mounts, want only /var/lib/initns/rootfs/%s as /:\n%s", name, out)
+	}
+}
+
+// initReport is what testdata/testinit writes to /report.json.
+type initReport struct {
+	Pid    int      `json:"pid"`
+	Env    []string `json:"env"`
+	FDs    []string `json:"fds"`
+	SigBlk string   `json:"sigblk"`
+	SigIgn string   `json:"sigign"`
+	Root   []string `json:"root"`
+}
+
+// checkInitEnvironment boots an instance of the testinit image and checks
+// what its init got (SPEC §6): PID 1 of its namespace, stdin, stdout and
+// stderr on /dev/console and no other descriptor, an empty signal mask,
+// no ignored signal, a kernel-like environment, its own root; then a
+// poweroff inside the instance leaves it stopped.
+func (g *guest) checkInitEnvironment(name string) {
+	g.t.Helper()
+	g.sh("initns new " + name + " testinit.tar.gz && initns run " + name)
+	report := "/var/lib/initns/rootfs/" + name + "/report.json"
+	out := g.sh("i=0; while [ ! -e " + report + " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; cat " + report)
+	var r initReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		g.t.Fatalf("testinit's report: %v: %q", err, out)
+	}
+	if r.Pid != 1 {
+		g.t.Errorf("init's pid %d, want 1", r.Pid)
+	}
+	if r.SigBlk != "0000000000000000" || r.SigIgn != "0000000000000000" {
+		g.t.Errorf("init's SigBlk %s SigIgn %s, want all zero", r.SigBlk, r.SigIgn)
+	}
+	var fds []string
+	for _, fd := range r.FDs {
+		// The Go runtime's epoll and eventfd, and the directory testinit
+		// lists its descriptors with, are testinit's own.
+		if _, target, _ := strings.Cut(fd, " "); target != "" && !strings.HasPrefix(target, "anon_inode:") {
+			fds = append(fds, fd)
+		}
+	}
+	if !slices.Equal(fds, []string{"0 /dev/console", "1 /dev/console", "2 /dev/console"}) {
+		g.t.Errorf("init's descriptors %q, want 0, 1 and 2 on /dev/console and none of the daemon's", r.FDs)
+	}
+	if !slices.Contains(r.Env, "HOME=/") || !slices.Contains(r.Env, "TERM=linux") {
+		g.t.Errorf("init's environment %q, want the kernel's HOME=/ and TERM=linux", r.Env)
+	}
+	if !slices.Contains(r.Root, "sbin") || !slices.Contains(r.Root, "boots") || slices.Contains(r.Root, "var") {
+		g.t.Errorf("init's / holds %q, want the image's root filesystem", r.Root)
+	}
+	g.sh("echo poweroff > /var/lib/initns/rootfs/" + name + "/ctl")
+	state := ""
+	for i := 0; i < 50 && !strings.HasPrefix(state, "stopped"); i++ {
+		time.Sleep(200 * time.Millisecond)
+		state = g.instanceState(name)
+	}
+	if state != "stopped" {
+		g.t.Errorf("after a poweroff inside the instance its state is %q, want stopped", state)
 	}
 }

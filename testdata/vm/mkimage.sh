@@ -1,17 +1,20 @@
 #!/bin/sh
-# mkimage.sh OUT.tar.gz
+# mkimage.sh OUT.tar.gz [INIT]
 #
-# Builds the small instance image the VM tests and `make demo` boot: a root
+# Builds a small instance image the VM tests and `make demo` boot: a root
 # filesystem with busybox-static and its applets, and an /sbin/init shell
-# script that prints markers on the console, powers off on the systemd halt
-# signal (SIGRTMIN+4) and on SIGTERM, and otherwise sleeps.
+# script that prints markers on the console, exits on the systemd halt
+# signal (SIGRTMIN+4), SIGTERM and SIGINT, and otherwise sleeps. With INIT
+# (a static binary, such as testdata/testinit built), /sbin/init is that
+# binary instead.
 #
-# The markers, which the VM tests wait for:
+# The script's markers, which the VM tests wait for:
 #   testinit: up N        (N counts the boots of this root filesystem)
 #   testinit: halt SIG    (the init got its halt signal and exits 0)
 set -eu
 
-out=${1:?usage: mkimage.sh OUT.tar.gz}
+out=${1:?usage: mkimage.sh OUT.tar.gz [INIT]}
+init=${2:-}
 busybox=${BUSYBOX:-/bin/busybox}
 [ -x "$busybox" ] || { echo "mkimage.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 
@@ -44,6 +47,7 @@ while :; do
 done
 EOF
 chmod 0755 "$stage/sbin/init"
+[ -z "$init" ] || install -m 0755 "$init" "$stage/sbin/init"
 
 tar -C "$stage" --numeric-owner --owner=0 --group=0 -czf "$out.tmp" .
 mv "$out.tmp" "$out"
