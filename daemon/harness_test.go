@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,13 +280,17 @@ func (e *env) waitReport(name string) report {
 	return r
 }
 
-// ctl writes a command to the instance's test init.
+// ctl writes a command to the instance's test init. The FIFO is opened
+// without blocking (ENXIO until init reads it), so a dead init fails the
+// test instead of hanging it.
 func (e *env) ctl(name, cmd string) {
 	e.t.Helper()
-	f, err := os.OpenFile(filepath.Join(e.rootfs(name), "ctl"), os.O_WRONLY, 0)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	var f *os.File
+	e.waitFor(name+"'s init to read /ctl", func() bool {
+		var err error
+		f, err = os.OpenFile(filepath.Join(e.rootfs(name), "ctl"), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		return err == nil
+	})
 	defer f.Close()
 	if _, err := f.WriteString(cmd + "\n"); err != nil {
 		e.t.Fatal(err)

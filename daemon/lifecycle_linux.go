@@ -124,9 +124,9 @@ func (d *Daemon) rebootInstance(name string) {
 func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 	d.mu.Lock()
 	b.stopping = true
-	frozen := b.frozen
 	d.mu.Unlock()
-	if frozen {
+	// Ask the kernel, not our own record: an instance may freeze itself.
+	if frozen, _ := b.group.Frozen(); frozen || d.isFrozen(b) {
 		d.endConsole()
 		if err := d.thaw(b); err != nil {
 			d.log.Warn("thaw before stop", "instance", b.name, "err", err)
@@ -145,8 +145,13 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 	if err := b.group.Kill(); err != nil && !errors.Is(err, unix.ENOENT) {
 		d.log.Warn("kill", "instance", b.name, "err", err)
 	}
-	<-b.done
-	return b.err
+	select {
+	case <-b.done:
+		return b.err
+	case <-time.After(cleanupTimeout):
+		return fmt.Errorf("instance %s did not end within %v of SIGKILL; tasks still alive: %s (a task stuck in the kernel, often on a hung FUSE or network mount, or frozen by a cgroup v1 freezer: resolve that and stop it again)",
+			b.name, cleanupTimeout, strings.Join(b.group.Tasks(), ", "))
+	}
 }
 
 // signal sends sig to the instance's init through its pidfd, which cannot

@@ -5,6 +5,7 @@
 //	reboot | poweroff   reboot(2) inside the PID namespace (SIGHUP / SIGINT)
 //	exit N              exit with status N
 //	fork N              start N children that sleep forever
+//	freeze-self         freeze its own cgroup (mounts cgroup2 at /sys/fs/cgroup)
 //
 // On the halt signal (SIGRTMIN+4) it writes /halted and exits 0, unless the
 // file /ignore-halt exists, in which case it never handles the signal.
@@ -41,13 +42,20 @@ type report struct {
 
 func main() {
 	if os.Args[0] == "sleeper" {
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	os.Mkdir("/proc", 0o555)
 	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "testinit: mount /proc:", err)
 	}
 	appendLine("/boots", time.Now().Format(time.RFC3339Nano))
+	// /ctl exists before the report says init is up.
+	os.Remove("/ctl")
+	if err := unix.Mkfifo("/ctl", 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "testinit: mkfifo /ctl:", err)
+	}
 	writeReport()
 	if _, err := os.Stat("/ignore-halt"); err != nil {
 		halt := make(chan os.Signal, 1)
@@ -94,10 +102,6 @@ func writeReport() {
 
 // control obeys commands written to /ctl, forever.
 func control() {
-	os.Remove("/ctl")
-	if err := unix.Mkfifo("/ctl", 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, "testinit: mkfifo /ctl:", err)
-	}
 	for {
 		f, err := os.OpenFile("/ctl", os.O_RDONLY, 0)
 		if err != nil {
@@ -128,9 +132,16 @@ func do(cmd []string) {
 		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	case "exit":
 		os.Exit(n)
+	case "freeze-self":
+		os.MkdirAll("/sys/fs/cgroup", 0o755)
+		unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "")
+		appendLine("/freezing", "1")
+		os.WriteFile("/sys/fs/cgroup/cgroup.freeze", []byte("1"), 0)
 	case "fork":
 		for i := 0; i < n; i++ {
-			syscall.ForkExec("/proc/self/exe", []string{"sleeper"}, &syscall.ProcAttr{})
+			if _, err := syscall.ForkExec("/proc/self/exe", []string{"sleeper"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}); err != nil {
+				appendLine("/fork-errors", err.Error())
+			}
 		}
 		appendLine("/forked", strconv.Itoa(n))
 	}
