@@ -125,10 +125,20 @@ func (a *archiver) entry(pfd int, name, path, rel string, st *unix.Stat_t) error
 		return nil // tar has no socket type; GNU tar skips them too
 	}
 	hdr, err := a.header(pfd, name, st, rel)
+	if vanished(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", path, err)
 	}
 	return a.writeHeader(hdr, path)
+}
+
+// vanished reports an error that means the file was removed after its
+// directory was read; GNU tar warns and goes on, and so does a snapshot of
+// a live tree here.
+func vanished(err error) bool {
+	return errors.Is(err, unix.ENOENT)
 }
 
 func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) error {
@@ -136,6 +146,9 @@ func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) erro
 		return nil
 	}
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if vanished(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
@@ -155,21 +168,32 @@ func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) erro
 
 func (a *archiver) file(pfd int, name, path, rel string, st *unix.Stat_t) error {
 	id := fileID{st.Dev, st.Ino}
-	if st.Nlink > 1 {
-		if first, ok := a.links[id]; ok {
-			hdr := &tar.Header{Typeflag: tar.TypeLink, Name: rel, Linkname: first, Format: tar.FormatPAX,
-				Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: mtimeOf(st)}
-			return a.writeHeader(hdr, path)
-		}
-		a.links[id] = rel
+	if first, ok := a.links[id]; ok && st.Nlink > 1 {
+		hdr := &tar.Header{Typeflag: tar.TypeLink, Name: rel, Linkname: first, Format: tar.FormatPAX,
+			Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: mtimeOf(st)}
+		return a.writeHeader(hdr, path)
 	}
 	// O_NOATIME: archiving must not change the tree (root may use it on
 	// any file).
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_CLOEXEC, 0)
+	if vanished(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	defer unix.Close(fd)
+	// The header describes the file opened, whatever the name held when
+	// the directory was read.
+	if err := unix.Fstat(fd, st); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil // replaced by another kind of file meanwhile
+	}
+	if st.Nlink > 1 {
+		a.links[fileID{st.Dev, st.Ino}] = rel
+	}
 	hdr, err := a.header(fd, "", st, rel)
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", path, err)

@@ -141,3 +141,27 @@ func TestACLText(t *testing.T) {
 }
 
 var unixEpoch = time.Unix(0, 0)
+
+// TestXzDictionaryLimit: an xz stream asking for a dictionary beyond
+// xzMaxDict is refused before the decoder allocates it.
+func TestXzDictionaryLimit(t *testing.T) {
+	d := t.TempDir()
+	img := filepath.Join(d, "x.tar")
+	os.WriteFile(img, makeTar(t, file("etc/hostname", "xz")), 0o644)
+	run(t, "xz", "--lzma2=dict=1MiB", img)
+	data, err := os.ReadFile(img + ".xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Extract(context.Background(), bytes.NewReader(data), filepath.Join(d, "ok"), nil); err != nil {
+		t.Fatalf("xz with a 1 MiB dictionary: %v", err)
+	}
+	if data[14] != 0x21 || data[15] != 1 {
+		t.Fatalf("unexpected xz block header % x", data[12:17])
+	}
+	data[16] = 35 // 3 << 28 bytes: 768 MiB
+	_, err = Extract(context.Background(), bytes.NewReader(data), filepath.Join(d, "big"), nil)
+	if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "dictionary of 768 MiB") {
+		t.Fatalf("xz with a 768 MiB dictionary: %v", err)
+	}
+}
