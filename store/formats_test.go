@@ -90,7 +90,7 @@ func TestBounds(t *testing.T) {
 			b := append(hdr, padBlock([]byte("1\n0\n4\n"))...)
 			return append(append(b, padBlock([]byte("data"))...), make([]byte, 1024)...)
 		}(), "over the limit of 256 GiB"},
-		"too-deep":             {makeTar(t, file(strings.Repeat("a/", 1100)+"x", "x")), "levels deep"},
+		"too-deep": {makeTar(t, file(strings.Repeat("a/", 1100)+"x", "x")), "levels deep"},
 		"xattr-too-large": {func() []byte {
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
