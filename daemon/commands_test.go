@@ -176,3 +176,13 @@ func startDaemonWithStaleSocket(t *testing.T, target string) *env {
 	e.start()
 	return e
 }
+
+func TestOneDaemonPerStateRoot(t *testing.T) {
+	e := startDaemon(t)
+	cmd := exec.Command(filepath.Join(e.bin, "init"), "--root", e.root, "--socket", e.sock+"2", "--cgroup", e.cgroup+"2", "--hotkey=false")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another daemon") {
+		t.Fatalf("a second daemon on the same root: %v %s", err, out)
+	}
+	e.ok("ls")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -18,6 +19,7 @@ type Daemon struct {
 	store  *store.Store
 	parent *cgroupfs.Parent
 	pid1   bool
+	lock   *os.File // the state root's lock, held while the daemon lives
 
 	// life serializes every transition of the machine's holder: run, stop,
 	// freeze, thaw and the console's. Long store work never holds it.
@@ -38,6 +40,10 @@ type Daemon struct {
 
 // newDaemon opens the store and the parent cgroup.
 func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
+	lock, err := lockRoot(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("open state root %s: %w", cfg.Root, err)
@@ -57,7 +63,7 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1,
+		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1, lock: lock,
 		ended:    map[string]string{},
 		busy:     map[string]string{},
 		endShell: func() {},

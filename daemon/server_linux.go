@@ -25,8 +25,7 @@ import (
 // listen creates the socket: mode 0600, or 0660 owned by group initns if
 // that group exists, whatever stale file or symlink was at the path.
 func listen(path string) (*net.UnixListener, error) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+	if serving(path) {
 		return nil, fmt.Errorf("socket %s: another daemon is serving it; stop that one first", path)
 	}
 	if st, err := os.Lstat(path); err == nil {
@@ -53,6 +52,23 @@ func listen(path string) (*net.UnixListener, error) {
 		}
 	}
 	return l, nil
+}
+
+// serving tells whether a daemon answers on the socket. A connection alone
+// proves nothing: a child forked by a daemon that was just killed holds the
+// listening socket until its exec, and accepts nothing.
+func serving(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("{\"cmd\":\"version\"}\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "{")
 }
 
 // initnsGroup returns the gid of group initns, if it exists.

@@ -97,7 +97,7 @@ func TestKeepShell(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		KeepShell(ctx, tty, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		KeepShell(ctx, tty, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 		close(done)
 	}()
 	// $$ is the session leader (sid == pid), and the terminal is its own.
