@@ -144,14 +144,16 @@ func writeCompressed(ctx context.Context, dir string, f *os.File, format string,
 
 func (s *Store) reserveImage(image string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.imgIn[image] {
+		s.mu.Unlock()
 		return fmt.Errorf("image %q is %w: it is being written; wait for it", image, ErrBusy)
 	}
+	s.imgIn[image] = true
+	s.mu.Unlock()
 	if _, err := os.Lstat(s.ImagePath(image)); err == nil {
+		s.releaseImage(image)
 		return imageExists(image)
 	}
-	s.imgIn[image] = true
 	return nil
 }
 

@@ -80,9 +80,12 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 }
 
 // commitNew moves an extracted, synced tree into rootfs/ and registers it.
+// Registry writes are serialised by regMu; mu is held only to read and
+// publish the in-memory view, never across disk I/O, so listing stays fast
+// while an fsync waits for the disk.
 func (s *Store) commitNew(name, image string, res ExtractResult) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
 	dst := s.RootfsPath(name)
 	if err := renameNoReplace(res.Root, dst); err != nil {
 		return fmt.Errorf("move root filesystem into place: %w", err)
@@ -92,17 +95,25 @@ func (s *Store) commitNew(name, image string, res ExtractResult) error {
 		return fmt.Errorf("sync %s: %w", s.path(rootfsDir), err)
 	}
 	in := Instance{Name: name, Image: image, Created: time.Now().UTC().Truncate(time.Second), Size: res.Size}
+	s.mu.Lock()
 	meta := cloneMeta(s.meta)
 	meta[name] = in
 	reg := append(append([]string(nil), s.reg...), name)
+	s.mu.Unlock()
 	if err := s.writeRegistry(reg, meta, true); err != nil {
 		// Not committed: move the tree back into scratch, which the
 		// caller removes, so the instance is not half made.
 		os.Rename(dst, res.Root)
 		return err
 	}
-	s.reg, s.meta = reg, meta
+	s.publish(reg, meta)
 	return nil
+}
+
+func (s *Store) publish(reg []string, meta map[string]Instance) {
+	s.mu.Lock()
+	s.reg, s.meta = reg, meta
+	s.mu.Unlock()
 }
 
 // Remove unregisters the instance name (the commit point) and then deletes
@@ -114,15 +125,27 @@ func (s *Store) Remove(name string) error {
 	if err := ValidInstanceName(name); err != nil {
 		return err
 	}
+	trash, err := s.unregister(name)
+	if err != nil {
+		return err
+	}
+	if err := removeTree(trash); err != nil {
+		return fmt.Errorf("delete root filesystem of %s (unregistered; the next daemon start finishes it): %w", name, err)
+	}
+	return nil
+}
+
+// unregister removes name from the registry and moves its tree into
+// scratch/, returning where. The name stays busy until the tree has left
+// rootfs/, so a new instance of the same name cannot collide with it.
+func (s *Store) unregister(name string) (string, error) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if err := s.reserve(name, false); err != nil {
+		return "", err
+	}
+	defer s.release(name)
 	s.mu.Lock()
-	if _, ok := s.meta[name]; !ok {
-		s.mu.Unlock()
-		return notExistInstance(name)
-	}
-	if s.busy[name] {
-		s.mu.Unlock()
-		return busyInstance(name)
-	}
 	meta := cloneMeta(s.meta)
 	delete(meta, name)
 	var reg []string
@@ -131,22 +154,12 @@ func (s *Store) Remove(name string) error {
 			reg = append(reg, n)
 		}
 	}
-	if err := s.writeRegistry(reg, meta, false); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	s.reg, s.meta = reg, meta
-	// Rename under the lock so a new instance of the same name cannot
-	// collide with the old tree; delete outside it.
-	trash, err := s.moveToScratch(name)
 	s.mu.Unlock()
-	if err != nil {
-		return err
+	if err := s.writeRegistry(reg, meta, false); err != nil {
+		return "", err
 	}
-	if err := removeTree(trash); err != nil {
-		return fmt.Errorf("delete root filesystem of %s (unregistered; the next daemon start finishes it): %w", name, err)
-	}
-	return nil
+	s.publish(reg, meta)
+	return s.moveToScratch(name)
 }
 
 // discardRootfs deletes rootfs/<name> by first renaming it into scratch/,

@@ -36,7 +36,8 @@ type Progress func(done, total int64)
 type Store struct {
 	root string
 
-	mu    sync.Mutex
+	regMu sync.Mutex          // serialises registry writes (held across disk I/O)
+	mu    sync.Mutex          // guards the fields below (never held across disk I/O)
 	reg   []string            // registry order
 	meta  map[string]Instance // by name, for every registry line
 	busy  map[string]bool     // instance names with a new/rm/commit under way
