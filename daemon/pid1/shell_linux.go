@@ -28,6 +28,13 @@ func ShellPath() string {
 	return "/bin/sh"
 }
 
+// Shell is a host shell kept on a terminal.
+type Shell struct {
+	TTY  string   // a name under /dev such as "ttyS0", or a path
+	Path string   // the shell; "" means ShellPath()
+	Env  []string // nil means ShellEnv
+}
+
 // KeepShell keeps a host shell on the terminal tty (a name under /dev such
 // as "ttyS0", or a path) until ctx ends: the shell runs as a new session
 // with the terminal as its controlling terminal, and is started again
@@ -36,13 +43,19 @@ func ShellPath() string {
 // terminal would send. The shell is started and waited for through
 // package reaper, which owns wait4.
 func KeepShell(ctx context.Context, tty string, log *slog.Logger) {
+	(&Shell{TTY: tty}).Keep(ctx, log)
+}
+
+// Keep is KeepShell for s.
+func (s *Shell) Keep(ctx context.Context, log *slog.Logger) {
+	tty := s.TTY
 	if !strings.HasPrefix(tty, "/") {
 		tty = filepath.Join("/dev", tty)
 	}
 	pause := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
-		if err := runShell(ctx, tty); err != nil {
+		if err := s.run(ctx, tty); err != nil {
 			log.Error("host shell", "tty", tty, "err", err)
 		}
 		if time.Since(start) > 10*time.Second {
@@ -56,18 +69,24 @@ func KeepShell(ctx context.Context, tty string, log *slog.Logger) {
 	}
 }
 
-// runShell starts one shell on tty and waits until it exits or ctx ends.
-func runShell(ctx context.Context, tty string) error {
+// run starts one shell on tty and waits until it exits or ctx ends.
+func (s *Shell) run(ctx context.Context, tty string) error {
 	f, err := os.OpenFile(tty, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("open terminal: %w", err)
 	}
 	defer f.Close()
-	sh := ShellPath()
+	sh, env := s.Path, s.Env
+	if sh == "" {
+		sh = ShellPath()
+	}
+	if env == nil {
+		env = ShellEnv
+	}
 	fd := f.Fd()
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   ShellEnv,
+		Env:   env,
 		Files: []uintptr{fd, fd, fd},
 		// Ctty is a descriptor number in the child: its stdin.
 		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},

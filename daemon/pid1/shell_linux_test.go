@@ -97,7 +97,10 @@ func TestKeepShell(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		KeepShell(ctx, tty, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		// /bin/sh, not bash: the test must not depend on this machine's
+		// /root/.bashrc (whatever it runs at start).
+		sh := &Shell{TTY: tty, Path: "/bin/sh"}
+		sh.Keep(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		close(done)
 	}()
 	// $$ is the session leader (sid == pid), and the terminal is its own.
