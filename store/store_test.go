@@ -244,3 +244,79 @@ func TestUnwrap(t *testing.T) {
 		t.Errorf("partial root unwrapped: %q", data)
 	}
 }
+
+// TestConcurrentMixed: creations, removals, commits, seeds and listings at
+// once leave a registry that matches rootfs/ and images that restore.
+func TestConcurrentMixed(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.New(ctx, "base", "base.tar", nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				name := fmt.Sprintf("w%d-%d", w, i)
+				if err := s.New(ctx, name, "base.tar", nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 0 {
+					if err := s.Remove(name); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 4 {
+			if err := s.Commit(ctx, "base", fmt.Sprintf("c%d.tar.zst", i), nil); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	listed := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				listed <- n
+				return
+			default:
+			}
+			if _, err := s.Instances(); err != nil {
+				t.Error(err)
+			}
+			s.Images()
+			n++
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	if n := <-listed; n == 0 {
+		t.Error("no listing ran")
+	}
+	ins, _ := s.Instances()
+	names, _ := s.rootfsNames()
+	if len(ins) != 7 || len(names) != 7 {
+		t.Errorf("%d instances, %d root filesystems, want 7 (base and the odd ones)", len(ins), len(names))
+	}
+	for _, in := range ins {
+		if !names[in.Name] {
+			t.Errorf("instance %s has no root filesystem", in.Name)
+		}
+	}
+	for i := range 4 {
+		if _, err := extractPath(s.ImagePath(fmt.Sprintf("c%d.tar.zst", i)), filepath.Join(t.TempDir(), "x")); err != nil {
+			t.Error(err)
+		}
+	}
+}
