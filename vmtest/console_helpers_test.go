@@ -116,7 +116,10 @@ func (g *guest) waitMember(sid int, comm, state string, timeout time.Duration) p
 			members = append(members, p)
 		}
 	}
-	g.t.Fatalf("no %s in state %q in session %d after %v; the session: %v; VT63 shows:\n%s", comm, state, sid, timeout, members, g.screen())
+	if state == "" {
+		state = "any"
+	}
+	g.t.Fatalf("no %s in state %s in session %d after %v; the session: %v; VT63 shows:\n%s", comm, state, sid, timeout, members, g.screen())
 	return proc{}
 }
 

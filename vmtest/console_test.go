@@ -194,24 +194,57 @@ func checkChordNoInstance(g *guest) {
 	g.shellGone(sh.pid)
 }
 
-// chord presses Ctrl+Alt+J presses times in a row while a guest poller
-// watches for VT63 in front and, if name is not "", instance name frozen
-// (cgroup.events "frozen 1"); it fails if that does not come or if more
-// than one shell opened, and logs how long it took: from the daemon's
-// first "chord pressed" to the poller seeing it (guest clock), the
-// daemon's own figure (its "took", from the chord's handling to VT63
-// held), and from the monitor's first sendkey to the serial shell's answer
-// (host clock).
+// chord presses Ctrl+Alt+J presses times in a row and waits for VT63 in
+// front and, if name is not "", instance name frozen; it fails if that
+// does not come or if more than one shell opened, and logs how long it
+// took: from the daemon's first "chord pressed" to the guest poller seeing
+// it (guest clock), the daemon's own figure (its "took", from the chord's
+// handling to VT63 held), and from the monitor's first sendkey to the
+// serial shell's answer (host clock).
 func (g *guest) chord(name string, presses int) {
 	g.t.Helper()
 	n := g.logLines()
+	seen, hostTook := g.pollChord(name, presses)
+	if !g.waitLog(n, `msg="console: host shell open"`, 20*time.Second) {
+		g.t.Fatalf("VT63 is in front but the daemon never logged the shell open:\n%s", g.logSince(n))
+	}
+	log := g.logSince(n)
+	if opened := strings.Count(log, `msg="console: host shell open"`); opened != 1 {
+		g.t.Errorf("%d chords opened %d shells, want 1:\n%s", presses, opened, log)
+	}
+	pressed, ok := g.logTime(log, `msg="chord pressed"`)
+	if !ok {
+		g.t.Fatalf("no \"chord pressed\" in the daemon log after the chord:\n%s", log)
+	}
+	open := regexp.MustCompile(`msg="console: host shell open" pid=\d+ vt=63 frozen=(\S*) took=(\S+)`).FindStringSubmatch(log)
+	if open == nil {
+		g.t.Fatalf("the shell-open line is not as expected:\n%s", log)
+	}
+	// slog quotes an empty value.
+	if frozen := strings.Trim(open[1], `"`); frozen != name {
+		g.t.Errorf("the daemon opened the shell with frozen=%q, want %q:\n%s", frozen, name, log)
+	}
+	what := "no instance running"
+	if name != "" {
+		what = name + " frozen"
+	}
+	g.t.Logf("console: chord to VT63 in front (%s): %v in the guest (daemon's \"chord pressed\" to the poller seeing it); daemon's own took=%s; host: sendkey to the serial shell's answer %v",
+		what, seen.Sub(pressed).Round(time.Millisecond), open[2], hostTook.Round(time.Millisecond))
+}
+
+// pollChord starts a poller on the serial shell that watches for VT63 in
+// front and, if name is not "", cgroup.events "frozen 1"; then it presses
+// the chord presses times. It returns the guest's clock when the poller
+// saw it, and the host's time from the first sendkey to the answer.
+func (g *guest) pollChord(name string, presses int) (time.Time, time.Duration) {
+	g.t.Helper()
 	cond := `read a </sys/class/tty/tty0/active; [ "$a" = tty63 ]`
 	if name != "" {
 		cond += " && grep -qx 'frozen 1' /sys/fs/cgroup/initns/" + name + "/cgroup.events"
 	}
-	// The poller runs before the chord is sent; builtins only in the loop
-	// but for sleep and grep, so that it takes little from the daemon on the
-	// guest's one CPU. touch+stat give the guest clock to the nanosecond.
+	// Builtins only in the loop but for sleep and grep, so that the poller
+	// takes little from the daemon on the guest's one CPU. touch+stat give
+	// the guest clock to the nanosecond.
 	cmd := fmt.Sprintf("echo po''lling; i=0; until %s; do [ $i -ge 2000 ] && break; sleep 0.01; i=$((i+1)); done; "+
 		"touch /tmp/.vt63; stat -c %%y /tmp/.vt63; %s && echo reached", cond, cond)
 	type result struct {
@@ -238,38 +271,14 @@ func (g *guest) chord(name string, presses int) {
 	}
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	if len(lines) != 3 || lines[2] != "reached" {
-		g.t.Fatalf("Ctrl+Alt+J: VT63 not in front (with %q frozen) within the poller's time: %q; %s in front; daemon log:\n%s",
-			name, r.out, g.activeVT(), g.logSince(n))
+		g.t.Fatalf("Ctrl+Alt+J: VT63 not in front (with %q frozen) within the poller's 20 s: %q; %s in front; daemon log:\n%s",
+			name, r.out, g.activeVT(), g.logSince(0))
 	}
 	seen, err := time.Parse("2006-01-02 15:04:05.999999999 -0700", lines[1])
 	if err != nil {
 		g.t.Fatalf("guest time %q: %v", lines[1], err)
 	}
-	if !g.waitLog(n, `msg="console: host shell open"`, 20*time.Second) {
-		g.t.Fatalf("VT63 is in front but the daemon never logged the shell open:\n%s", g.logSince(n))
-	}
-	log := g.logSince(n)
-	if opened := strings.Count(log, `msg="console: host shell open"`); opened != 1 {
-		g.t.Errorf("%d chords opened %d shells, want 1:\n%s", presses, opened, log)
-	}
-	pressed, ok := g.logTime(log, `msg="chord pressed"`)
-	if !ok {
-		g.t.Fatalf("no \"chord pressed\" in the daemon log after the chord:\n%s", log)
-	}
-	open := regexp.MustCompile(`msg="console: host shell open" pid=\d+ vt=63 frozen=(\S*) took=(\S+)`).FindStringSubmatch(log)
-	if open == nil {
-		g.t.Fatalf("the shell-open line is not as expected:\n%s", log)
-	}
-	// slog quotes an empty value.
-	if frozen := strings.Trim(open[1], `"`); frozen != name {
-		g.t.Errorf("the daemon opened the shell with frozen=%q, want %q:\n%s", frozen, name, log)
-	}
-	what := "no instance running"
-	if name != "" {
-		what = name + " frozen"
-	}
-	g.t.Logf("console: chord to VT63 in front (%s): %v in the guest (daemon's \"chord pressed\" to the poller seeing it); daemon's own took=%s; host: sendkey to the serial shell's answer %v",
-		what, seen.Sub(pressed).Round(time.Millisecond), open[2], hostTook.Round(time.Millisecond))
+	return seen, hostTook
 }
 
 // checkFrozen checks both what `initns ls` says and what the kernel says.
