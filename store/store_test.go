@@ -189,6 +189,28 @@ func TestProgress(t *testing.T) {
 	if last != fi.Size() || total != fi.Size() {
 		t.Errorf("final progress %d/%d, want %d/%d", last, total, fi.Size(), fi.Size())
 	}
+	// A longer extraction reports as it goes, at most about ten times a
+	// second.
+	var files []entry
+	for i := range 400 {
+		files = append(files, file(fmt.Sprintf("f%03d", i), strings.Repeat("p", 200000)))
+	}
+	os.WriteFile(s.ImagePath("big.tar.gz"), gzipBytes(makeTar(t, files...)), 0o600)
+	calls, prev := 0, int64(-1)
+	start := time.Now()
+	err = s.New(context.Background(), "big", "big.tar.gz", func(d, tot int64) {
+		calls++
+		if d < prev || d > tot {
+			t.Errorf("progress %d/%d after %d", d, tot, prev)
+		}
+		prev = d
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := int(time.Since(start)/(100*time.Millisecond)) + 2; calls > limit {
+		t.Errorf("%d progress calls in %v, over %d", calls, time.Since(start), limit)
+	}
 }
 
 // TestConcurrentNew: many creations at once; of those racing for one name
