@@ -112,7 +112,7 @@ func newManager(t *testing.T, h Host, cfg Config) (m *Manager, home int) {
 	}
 	cfg.HomeVT = home
 	if cfg.Shells == nil {
-		cfg.Shells = []string{"/bin/bash"}
+		cfg.Shells = []string{quietBash(t)}
 	}
 	m = New(h, slog.New(slog.NewTextHandler(testWriter{t}, nil)), cfg)
 	t.Cleanup(func() {
@@ -136,6 +136,16 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// quietBash is bash without the machine's profile and rc files: a slow
+// ~/.bashrc (pyenv's, on these machines) would eat the keys the tests type.
+func quietBash(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "bash")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nexec /bin/bash --noprofile --norc -i\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // typeOnShellVT puts s in the input queue of /dev/tty63 (TIOCSTI), as if
