@@ -24,6 +24,9 @@ func Main(args []string) int {
 	// PID 1 must reap orphans from its first moment; elsewhere starting now
 	// keeps the daemon's goroutines the same from start to end.
 	reaper.Run()
+	// Registered first, so a Ctrl+Alt+Del during start-up is queued, not lost.
+	sig := make(chan os.Signal, 8)
+	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR, unix.SIGHUP)
 	cfg, extra, err := parseFlags(args[1:], os.Stderr)
 	if err != nil && !isPID1 {
 		return 2
@@ -60,7 +63,7 @@ func Main(args []string) int {
 	if boot.Shell != "" {
 		go pid1.KeepShell(ctx, boot.Shell, log)
 	}
-	how := d.wait()
+	how := d.wait(sig)
 	stopShell()
 	l.Close()
 	os.Remove(cfg.Socket)
@@ -142,9 +145,7 @@ func powerOff(how string, log *slog.Logger) {
 // turned off) and SIGTERM mean reboot; SIGUSR2 and SIGPWR mean poweroff.
 // Every signal the daemon takes has a handler: at PID 1 the kernel drops a
 // signal without one, and a Go program can then spin on it (golang/go#59569).
-func (d *Daemon) wait() string {
-	sig := make(chan os.Signal, 8)
-	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR, unix.SIGHUP)
+func (d *Daemon) wait(sig <-chan os.Signal) string {
 	for {
 		select {
 		case how := <-d.shutdown:
