@@ -62,3 +62,16 @@ func (s *Store) rootID() (fileID, error) {
 	}
 	return fileID{st.Dev, st.Ino}, nil
 }
+
+// sameFS reports whether a and b are on one file system, so that a rename
+// or link from one to the other works.
+func sameFS(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, &os.PathError{Op: "stat", Path: a, Err: err}
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, &os.PathError{Op: "stat", Path: b, Err: err}
+	}
+	return sa.Dev == sb.Dev, nil
+}

@@ -93,7 +93,11 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *progressC
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.path(scratchDir), "image-"+image+".")
+	scratch, err := s.scratchFor(imagesDir)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(scratch, "image-"+image+".")
 	if err != nil {
 		return fmt.Errorf("scratch folder: %w", err)
 	}

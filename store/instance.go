@@ -67,7 +67,11 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 		return fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
-	job, err := os.MkdirTemp(s.path(scratchDir), "new-"+name+".")
+	scratch, err := s.scratchFor(rootfsDir)
+	if err != nil {
+		return err
+	}
+	job, err := os.MkdirTemp(scratch, "new-"+name+".")
 	if err != nil {
 		return fmt.Errorf("scratch folder: %w", err)
 	}
@@ -173,7 +177,11 @@ func (s *Store) discardRootfs(name string) error {
 }
 
 func (s *Store) moveToScratch(name string) (string, error) {
-	dir, err := os.MkdirTemp(s.path(scratchDir), "rm-"+name+".")
+	scratch, err := s.scratchFor(rootfsDir)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(scratch, "rm-"+name+".")
 	if err != nil {
 		return "", fmt.Errorf("scratch folder: %w", err)
 	}

@@ -144,7 +144,9 @@ func (s *Store) rootfsNames() (map[string]bool, error) {
 	}
 	m := map[string]bool{}
 	for _, e := range ents {
-		m[e.Name()] = true
+		if e.Name() != innerScratch {
+			m[e.Name()] = true
+		}
 	}
 	return m, nil
 }

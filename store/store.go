@@ -111,17 +111,44 @@ func (s *Store) makeDirs() error {
 // emptyScratch removes everything left in scratch/ by an interrupted
 // operation.
 func (s *Store) emptyScratch() error {
-	dir := s.path(scratchDir)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("empty scratch folder: %w", err)
-	}
-	for _, e := range ents {
-		if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+	for _, dir := range []string{s.path(scratchDir), s.path(rootfsDir, innerScratch), s.path(imagesDir, innerScratch)} {
+		ents, err := os.ReadDir(dir)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("empty scratch folder: %w", err)
+		}
+		for _, e := range ents {
+			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("empty scratch folder: %w", err)
+			}
 		}
 	}
 	return nil
+}
+
+// innerScratch is the scratch folder inside rootfs/ or images/, used when
+// that folder is a separate file system (an administrator may mount a large
+// disk on rootfs/): work must happen on the file system it is renamed or
+// linked into. Its name is not a valid instance or image name.
+const innerScratch = ".scratch"
+
+// scratchFor returns the scratch folder for work that ends in the folder
+// dir (rootfsDir or imagesDir) of the state root.
+func (s *Store) scratchFor(dir string) (string, error) {
+	same, err := sameFS(s.path(scratchDir), s.path(dir))
+	if err != nil {
+		return "", fmt.Errorf("scratch folder: %w", err)
+	}
+	if same {
+		return s.path(scratchDir), nil
+	}
+	p := s.path(dir, innerScratch)
+	if err := os.Mkdir(p, privateMode); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("scratch folder: %w", err)
+	}
+	return p, nil
 }
 
 // Root returns the absolute path of the state root.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestNames(t *testing.T) {
@@ -340,5 +342,53 @@ func TestConcurrentMixed(t *testing.T) {
 		if _, err := extractPath(s.ImagePath(fmt.Sprintf("c%d.tar.zst", i)), filepath.Join(t.TempDir(), "x")); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestSeparateFileSystems: rootfs/ and images/ may be mount points of
+// their own; work then happens in a scratch folder on the same file system,
+// which Open empties too.
+func TestSeparateFileSystems(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "state")
+	for _, d := range []string{rootfsDir, imagesDir} {
+		p := filepath.Join(root, d)
+		os.MkdirAll(p, 0o700)
+		if err := unix.Mount("tmpfs", p, "tmpfs", 0, "size=64m"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(p, unix.MNT_DETACH) })
+	}
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	os.WriteFile(s.ImagePath("base.tar"), makeTar(t, file("etc/hostname", "sep")), 0o600)
+	if err := s.New(ctx, "box", "base.tar", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, "box", "box.tar.gz", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.New(ctx, "copy", "box.tar.gz", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove("box"); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, rootfsDir, innerScratch, "new-x.1/root/etc"), 0o700)
+	s2, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := s2.Instances()
+	if len(ins) != 1 || ins[0].Name != "copy" {
+		t.Errorf("instances %v", ins)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, rootfsDir, innerScratch)); len(ents) != 0 {
+		t.Errorf("rootfs/%s not emptied: %v", innerScratch, ents)
+	}
+	if imgs, _ := s2.Images(); len(imgs) != 2 {
+		t.Errorf("images %v", imgs)
 	}
 }
