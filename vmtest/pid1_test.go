@@ -21,7 +21,7 @@ func TestPID1(t *testing.T) {
 	t.Parallel()
 	// Words the daemon does not know ("splash", "3") reach PID 1 as
 	// arguments and must be ignored; nosuchmod must be logged, not fatal.
-	g := bootGuest(t, "splash 3 initns.modules=dummy,nosuchmod", true)
+	g := bootGuest(t, "splash 3 initns.modules=dummy,nosuchmod dummy.numdummies=2", true)
 
 	t.Run("pid1", func(t *testing.T) {
 		if out := g.with(t).sh("readlink /proc/1/exe"); strings.TrimSpace(out) != "/bin/initns.bin" {
@@ -77,6 +77,11 @@ func checkModules(g *guest) {
 		if !regexp.MustCompile(`(?m)^` + m + ` `).MatchString(mods) {
 			g.t.Errorf("module %s not loaded; /proc/modules:\n%s", m, mods)
 		}
+	}
+	// dummy.numdummies=2 on the kernel command line reached the module (its
+	// default is one device).
+	if out := g.sh("ls /sys/class/net"); !strings.Contains(out, "dummy1") || strings.Contains(out, "dummy2") {
+		g.t.Errorf("network devices %q, want dummy0 and dummy1 (dummy.numdummies=2)", out)
 	}
 	// The PS/2 keyboard QEMU emulates, as an evdev device.
 	devs := g.sh("cat /proc/bus/input/devices")

@@ -26,6 +26,11 @@ type Settings struct {
 	// Debug is initns.debug=1 (or true, yes, on): it enables the hidden
 	// test-only request that panics inside a handler.
 	Debug bool
+	// ModuleParams are the MODULE.PARAM=VALUE words of the command line by
+	// module name, as init_module(2) takes them ("p=v q=w"): the kernel
+	// applies them to built-in code itself, and modprobe, which does not
+	// run here, would pass them to a module it loads.
+	ModuleParams map[string]string
 }
 
 // Get returns the value of initns.KEY, or "".
@@ -39,10 +44,14 @@ func ParseCmdline(r io.Reader) (Settings, error) {
 	if err != nil {
 		return Settings{}, fmt.Errorf("read kernel command line: %w", err)
 	}
-	s := Settings{Values: map[string]string{}}
+	s := Settings{Values: map[string]string{}, ModuleParams: map[string]string{}}
 	for _, w := range splitCmdline(string(b)) {
 		key, val, ok := strings.Cut(w, "=")
-		if !strings.HasPrefix(key, Prefix) || len(key) == len(Prefix) {
+		if !strings.HasPrefix(key, Prefix) {
+			s.addModuleParam(key, val, ok)
+			continue
+		}
+		if len(key) == len(Prefix) {
 			continue
 		}
 		key = key[len(Prefix):]
@@ -57,6 +66,26 @@ func ParseCmdline(r io.Reader) (Settings, error) {
 	s.Shell = s.Values["shell"]
 	s.Debug = isTrue(s.Values["debug"])
 	return s, nil
+}
+
+// addModuleParam records MODULE.PARAM[=VALUE], quoting a value with spaces
+// again so the kernel's parser keeps it whole.
+func (s *Settings) addModuleParam(key, val string, hasVal bool) {
+	mod, param, ok := strings.Cut(key, ".")
+	if !ok || mod == "" || param == "" {
+		return
+	}
+	if hasVal {
+		if strings.ContainsAny(val, " \t") {
+			val = `"` + val + `"`
+		}
+		param += "=" + val
+	}
+	mod = ModuleName(mod)
+	if p := s.ModuleParams[mod]; p != "" {
+		param = p + " " + param
+	}
+	s.ModuleParams[mod] = param
 }
 
 // splitCmdline splits the command line on white space outside double

@@ -26,6 +26,25 @@ func TestParseCmdline(t *testing.T) {
 	if s.Shell != "ttyS0" || !s.Debug || s.Get("note") != "two words" || s.Get("missing") != "" {
 		t.Errorf("Shell %q Debug %v note %q", s.Shell, s.Debug, s.Get("note"))
 	}
+	if want := map[string]string{"notinitns": "a=b"}; !reflect.DeepEqual(s.ModuleParams, want) {
+		t.Errorf("ModuleParams = %v, want %v", s.ModuleParams, want)
+	}
+}
+
+func TestParseCmdlineModuleParams(t *testing.T) {
+	s, err := ParseCmdline(strings.NewReader(`dummy.numdummies=2 snd-hda-intel.model="a b" ` +
+		`psmouse.proto=bare dummy.flag .x=1 nodot=1 e1000.=3 initns.modules=dummy`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"dummy":         "numdummies=2 flag",
+		"snd_hda_intel": `model="a b"`,
+		"psmouse":       "proto=bare",
+	}
+	if !reflect.DeepEqual(s.ModuleParams, want) {
+		t.Errorf("ModuleParams = %v, want %v", s.ModuleParams, want)
+	}
 }
 
 func TestParseCmdlineDefaults(t *testing.T) {

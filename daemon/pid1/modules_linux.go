@@ -21,19 +21,21 @@ type modLoader struct {
 	deps    Deps
 	builtin map[string]bool
 	tried   map[string]bool // loaded, already loaded, or failed
+	params  map[string]string
 	log     *slog.Logger
 	loaded  int
 }
 
 // LoadModules loads the kernel modules for the hardware present (every
 // modalias under /sys/devices matched against modules.alias), then evdev
-// and the extra modules named, with their dependencies from modules.dep.
+// and the modules of s.Modules, with their dependencies from modules.dep,
+// each with its parameters from s.ModuleParams.
 // Loading a driver can reveal new devices (a bus driver finds what sits on
 // its bus), so the hardware is scanned again until nothing new loads. A
 // module that fails is logged and skipped.
-func LoadModules(log *slog.Logger, extra []string) {
+func LoadModules(log *slog.Logger, s Settings) {
 	start := time.Now()
-	l, err := newModLoader(log)
+	l, err := newModLoader(log, s.ModuleParams)
 	if err != nil {
 		log.Error("kernel modules", "err", err)
 		return
@@ -42,7 +44,7 @@ func LoadModules(log *slog.Logger, extra []string) {
 		before := len(l.tried)
 		l.load(l.forHardware())
 		if round == 0 {
-			l.load(append([]string{"evdev"}, extra...))
+			l.load(append([]string{"evdev"}, s.Modules...))
 		}
 		if len(l.tried) == before {
 			break
@@ -51,13 +53,13 @@ func LoadModules(log *slog.Logger, extra []string) {
 	log.Info("kernel modules", "loaded", l.loaded, "dir", l.dir, "took", time.Since(start).Round(time.Millisecond))
 }
 
-func newModLoader(log *slog.Logger) (*modLoader, error) {
+func newModLoader(log *slog.Logger, params map[string]string) (*modLoader, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
 	dir := filepath.Join("/lib/modules", string(bytes.TrimRight(u.Release[:], "\x00")))
-	l := &modLoader{dir: dir, tried: map[string]bool{}, log: log}
+	l := &modLoader{dir: dir, tried: map[string]bool{}, params: params, log: log}
 	var err error
 	if l.deps, err = parseFile(filepath.Join(dir, "modules.dep"), ParseDeps); err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func (l *modLoader) load(names []string) {
 			continue
 		}
 		l.tried[n] = true
-		if err := insertModule(filepath.Join(l.dir, l.deps[n].Path)); err != nil {
+		if err := insertModule(filepath.Join(l.dir, l.deps[n].Path), l.params[n]); err != nil {
 			l.log.Error("kernel module", "module", n, "err", err)
 			continue
 		}
