@@ -7,17 +7,17 @@ import (
 )
 
 // Setup does what the kernel leaves to PID 1 before anything else can run:
-// it guards against the signals that would end the Go process (GuardSignals),
-// mounts what is missing of /proc, /sys, /dev, /dev/pts, /run and
-// cgroup2, remounts / read-write if the kernel left it read-only, gives the
-// process stdin, stdout and stderr on /dev/console if it has none, turns off
-// the kernel's immediate Ctrl+Alt+Del reboot (SIGINT arrives instead), reads
-// the initns.* settings from /proc/cmdline, and loads the kernel modules for
-// the hardware present, evdev and those of initns.modules= (each with its
-// MODULE.PARAM=VALUE words of the command line, as modprobe would pass
-// them). The daemon calls
-// it only when it is PID 1. Every failure is logged and the rest still done;
-// nothing here stops the daemon.
+// it guards against the signals that would end the Go process
+// (GuardSignals), mounts what is missing of /proc, /sys, /dev, /dev/pts,
+// /run and cgroup2, remounts / read-write if the kernel left it read-only,
+// gives the process stdin, stdout and stderr on /dev/console if it has
+// none, turns off the kernel's immediate Ctrl+Alt+Del reboot (SIGINT
+// arrives instead), reads the initns.* settings from /proc/cmdline, and
+// loads the kernel modules for the hardware present, evdev and those of
+// initns.modules= (each with its MODULE.PARAM=VALUE words of the command
+// line, as modprobe would pass them). The daemon calls it only when it is
+// PID 1. Every failure is logged and the rest still done; nothing here
+// stops the daemon.
 func Setup(log *slog.Logger) Settings {
 	start := time.Now()
 	GuardSignals(log)
