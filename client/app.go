@@ -33,6 +33,10 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.Error() == "" {
+		return ec.ExitCode() // exec: the command's own status
+	}
 	fmt.Fprintln(stderr, "initns:", err)
 	var ae *api.Error
 	var ue usageErr
@@ -99,6 +103,8 @@ func commands() []*cli.Command {
 			Action: request("stop", 1), BashComplete: complete("instance")},
 		{Name: "freeze", Usage: "freeze the running instance NAME (run NAME thaws it)", ArgsUsage: "NAME",
 			Action: request("freeze", 1), BashComplete: complete("instance")},
+		{Name: "exec", Usage: "run a command inside the running instance NAME with this terminal; exits with its status", ArgsUsage: "NAME -- CMD [ARGS...]",
+			Action: execCommand, BashComplete: complete("instance"), SkipFlagParsing: true},
 		{Name: "ls", Usage: "list instances and images; `ls image` or `ls instance` for bare names", ArgsUsage: "[image|instance]",
 			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 			Action: list},

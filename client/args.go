@@ -19,7 +19,7 @@ func hoistFlags(app *cli.App, args []string) []string {
 			continue
 		}
 		cmd := find(app.Commands, a)
-		if cmd == nil {
+		if cmd == nil || cmd.SkipFlagParsing {
 			return args
 		}
 		flags, rest := split(cmd, args[i+1:])

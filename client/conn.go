@@ -43,6 +43,11 @@ func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage
 		}
 		return nil, fmt.Errorf("send to daemon: %w", err)
 	}
+	return c.wait(progress)
+}
+
+// wait reads replies until the final one.
+func (c *Conn) wait(progress func(api.Progress)) (json.RawMessage, error) {
 	for {
 		line, err := c.r.ReadBytes('\n')
 		if err != nil {

@@ -20,6 +20,10 @@ type call struct {
 	kill     bool
 	timeout  time.Duration
 	progress store.Progress
+	fds      []int           // descriptors passed with the request (exec's stdio)
+	env      []string        // exec: the caller's TERM and the like
+	overlay  bool            // new: an overlay instance
+	hangup   <-chan struct{} // exec: closed when the client goes away
 }
 
 // command is one verb of the socket.
@@ -39,6 +43,7 @@ func init() {
 		"run":      {1, 1, "run NAME", (*Daemon).cmdRun, false},
 		"stop":     {1, 1, "stop NAME", (*Daemon).cmdStop, false},
 		"freeze":   {1, 1, "freeze NAME", (*Daemon).cmdFreeze, false},
+		"exec":     {2, 1 << 16, "exec NAME CMD [ARGS...]", (*Daemon).cmdExec, false},
 		"ls":       {0, 1, "ls [image|instance]", (*Daemon).cmdLs, false},
 		"seed":     {2, 2, "seed DIR IMAGE", (*Daemon).cmdSeed, false},
 		"commit":   {2, 2, "commit NAME IMAGE", (*Daemon).cmdCommit, false},
@@ -273,7 +278,7 @@ func (d *Daemon) powerDown(how string) error {
 
 func (d *Daemon) cmdHelp(c *call) (any, error) {
 	var lines []string
-	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
+	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
 		lines = append(lines, commands[v].usage)
 	}
 	return lines, nil

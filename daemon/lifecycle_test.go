@@ -231,3 +231,32 @@ func TestAdoptionAfterDaemonRestart(t *testing.T) {
 	e.waitFor("the adopted init's exit", func() bool { return e.state("box").State == "stopped" })
 	e.groupGone("box")
 }
+
+func TestExec(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.refused(1, "not running", "exec", "box", "--", "/bin/busybox", "true")
+	e.ok("run", "box")
+	e.waitReport("box")
+	// The command sees the instance's root, PID namespace and cgroup.
+	out := e.ok("exec", "box", "--", "/bin/busybox", "sh", "-c", "ls /; echo pid=$$; cat /proc/self/cgroup")
+	for _, want := range []string{"boots", "ctl", "0::/"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("exec output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "pid=1\n") || !strings.Contains(out, "pid=") {
+		t.Fatalf("exec's pid inside the instance:\n%s", out)
+	}
+	// Its exit status is the client's; PATH is searched inside the instance.
+	if r := e.client("exec", "box", "--", "sh", "-c", "exit 42"); r.code != 42 {
+		t.Fatalf("exit status %d (%s), want 42", r.code, r.stderr)
+	}
+	e.refused(1, "exec the command", "exec", "box", "--", "/no/such/program")
+	e.ok("freeze", "box")
+	e.refused(1, "frozen", "exec", "box", "--", "sh", "-c", "true")
+	e.ok("run", "box")
+	e.ok("stop", "box")
+	e.groupGone("box")
+}

@@ -110,7 +110,38 @@ func (d *Daemon) conn(c *net.UnixConn) {
 		c.Write([]byte("error: permission denied: only root and members of group initns may use initns\n"))
 		return
 	}
-	d.session(c, c, p)
+	d.session(&fdReader{c: c}, c, p)
+}
+
+// fdReader reads a connection and keeps the descriptors the peer passed
+// with SCM_RIGHTS (exec passes its stdin, stdout and stderr).
+type fdReader struct {
+	c   *net.UnixConn
+	fds []int
+}
+
+func (r *fdReader) Read(p []byte) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	n, oobn, _, _, err := r.c.ReadMsgUnix(p, oob)
+	if n < 0 { // on errors, which io.Reader must not report as a count
+		n = 0
+	}
+	if oobn > 0 {
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				r.fds = append(r.fds, fds...)
+			}
+		}
+	}
+	return n, err
+}
+
+// takeFDs returns the descriptors received so far; the caller owns them.
+func (r *fdReader) takeFDs() []int {
+	fds := r.fds
+	r.fds = nil
+	return fds
 }
 
 // session serves the requests of one connection, in either mode, until
@@ -127,7 +158,9 @@ func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
 			return
 		}
 		if strings.HasPrefix(line, "{") {
-			d.clientRequest(w, p, line)
+			if last := d.clientRequest(br, r, w, p, line); last {
+				return
+			}
 		} else {
 			d.compatRequest(w, p, line)
 		}
@@ -205,16 +238,37 @@ func (d *Daemon) compatRequest(c io.Writer, p peer, line string) {
 	c.Write([]byte(compatAnswer(result, err)))
 }
 
-func (d *Daemon) clientRequest(c io.Writer, p peer, line string) {
+// clientRequest serves one client-mode request. It reports whether the
+// request ends the session: exec does, because while its command runs the
+// connection is watched for the client hanging up.
+func (d *Daemon) clientRequest(br *bufio.Reader, r io.Reader, c io.Writer, p peer, line string) (last bool) {
 	enc := json.NewEncoder(c)
+	var fds []int
+	if fr, ok := r.(*fdReader); ok {
+		fds = fr.takeFDs()
+	}
+	defer closeAll(fds)
 	var req api.Request
 	if err := json.Unmarshal([]byte(line), &req); err != nil {
 		enc.Encode(api.Reply{Done: true, Code: api.CodeUsage, Error: "bad request: " + err.Error()})
-		return
+		return false
 	}
-	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc)}
+	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc),
+		fds: fds, env: req.Env, overlay: req.Overlay}
+	if req.Cmd == "exec" {
+		hup := make(chan struct{})
+		go func() { br.ReadByte(); close(hup) }()
+		cl.hangup, last = hup, true
+	}
 	result, err := d.handle(context.Background(), p, req.Cmd, cl)
 	enc.Encode(reply(result, err))
+	return last
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func reply(result any, err error) api.Reply {

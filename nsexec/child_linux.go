@@ -25,12 +25,16 @@ const (
 	stageSetsid
 	stageCloseRange
 	stageExec
+	stageJoin
+	stageFork
+	stageExecCommand
 )
 
 func (s stage) String() string {
 	names := [...]string{"", "make / private", "bind the root filesystem on itself", "enter the root filesystem",
 		"pivot_root", "detach the old root", "move the root filesystem over /", "chroot", "chdir /",
-		"put the console on stdin, stdout and stderr", "setsid", "close the daemon's descriptors", "exec " + Init}
+		"set up stdin, stdout and stderr", "setsid", "close the daemon's descriptors", "exec " + Init,
+		"join the instance's namespaces", "fork the command", "exec the command"}
 	if int(s) < len(names) {
 		return names[s]
 	}

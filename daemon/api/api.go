@@ -21,6 +21,14 @@ type Request struct {
 	Args    []string      `json:"args,omitempty"`    // its positional arguments
 	Kill    bool          `json:"kill,omitempty"`    // stop: kill at once
 	Timeout time.Duration `json:"timeout,omitempty"` // stop: graceful timeout (0: the daemon's default)
+	Overlay bool          `json:"overlay,omitempty"` // new: an overlay instance over a shared unpacked image
+	Env     []string      `json:"env,omitempty"`     // exec: environment words the caller passes (TERM)
+}
+
+// ExecResult is the result of exec: how the command ended, as a shell
+// would report it (128+N for a signal).
+type ExecResult struct {
+	Status int `json:"status"`
 }
 
 // Reply is one line of the answer: either a progress event (Progress set)
@@ -38,6 +46,11 @@ type Progress struct {
 	Done  int64 `json:"done"`
 	Total int64 `json:"total"` // -1 when unknown
 }
+
+// A client-mode exec request carries the caller's stdin, stdout and stderr
+// as SCM_RIGHTS on the same message as its request line; the final reply
+// comes when the command ends. Exec is the last request of a connection: a
+// client that goes away while the command runs makes the daemon kill it.
 
 // Code classifies an error so clients can choose an exit status.
 type Code string

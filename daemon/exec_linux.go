@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"initns/daemon/api"
+	"initns/nsexec"
+)
+
+// execPath is the PATH a command run by exec gets, and where its name is
+// looked up.
+const execPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// cmdExec runs a command inside a running instance with the caller's
+// stdio, and answers with its exit status when it ends.
+func (d *Daemon) cmdExec(c *call) (any, error) {
+	name := c.args[0]
+	if len(c.fds) != 3 {
+		return nil, fmt.Errorf("%w: exec needs the caller's stdin, stdout and stderr passed with the request (use the initns client)", api.ErrUsage)
+	}
+	proc, err := d.startExec(name, c)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case e := <-proc.Exit:
+		return api.ExecResult{Status: shellStatus(e.Status)}, nil
+	case <-c.hangup:
+		// The client went away (Ctrl+C): the command goes too.
+		unix.Kill(proc.Pid, unix.SIGKILL)
+		e := <-proc.Exit
+		return api.ExecResult{Status: shellStatus(e.Status)}, nil
+	}
+}
+
+func (d *Daemon) startExec(name string, c *call) (*nsexec.Process, error) {
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	d.life.Lock()
+	defer d.life.Unlock()
+	b := d.current()
+	switch {
+	case b == nil || b.name != name:
+		return nil, fmt.Errorf("instance %s %w: run it first", name, ErrNotRunning)
+	case d.isFrozen(b):
+		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", name, name)
+	}
+	fd, err := b.group.OpenDir()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	argv := append([]string{lookPath(d.store.RootfsPath(name), c.args[1])}, c.args[2:]...)
+	env := []string{"PATH=" + execPath, "HOME=/root"}
+	for _, e := range c.env {
+		if strings.HasPrefix(e, "TERM=") {
+			env = append(env, e)
+		}
+	}
+	return nsexec.Exec(nsexec.ExecConfig{
+		PidFD: b.pidfd, CgroupFD: fd, Argv: argv, Env: env,
+		Stdio: [3]int{c.fds[0], c.fds[1], c.fds[2]},
+	})
+}
+
+// lookPath finds a command's path inside the instance (whose root is
+// rootfs on the host), as a shell would with execPath. Not following a
+// final symlink keeps the look-up inside the root; execve resolves it in
+// the instance later.
+func lookPath(rootfs, cmd string) string {
+	if strings.Contains(cmd, "/") {
+		return cmd
+	}
+	for _, dir := range filepath.SplitList(execPath) {
+		if _, err := os.Lstat(filepath.Join(rootfs, dir, cmd)); err == nil {
+			return filepath.Join(dir, cmd)
+		}
+	}
+	return cmd
+}
+
+// shellStatus is an exit status as a shell reports it.
+func shellStatus(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
