@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestHarness(t *testing.T) {
 
 // teeFor copies the console to stderr as it comes when INITNS_VM_TEE=1, to
 // watch a guest while debugging.
-func teeFor(t *testing.T) *os.File {
+func teeFor(t *testing.T) io.Writer {
 	if os.Getenv("INITNS_VM_TEE") == "1" {
 		return os.Stderr
 	}

@@ -11,7 +11,9 @@ import (
 )
 
 // TestPivotRoot boots initns as PID 1 on a tmpfs root (rdinit= copies the
-// initramfs into a tmpfs and switch_roots), where pivot_root works, so an
+// initramfs into a tmpfs, makes it read-only, as a kernel mounts a disk
+// root, and switch_roots), which initns must remount read-write, and where
+// pivot_root works, so an
 // instance boots through pivot_root rather than the move-and-chroot path
 // TestInstances takes on the initramfs's rootfs. Then SIGTERM to PID 1
 // must reboot the machine gracefully, and SIGUSR2 after the new boot power
@@ -23,8 +25,8 @@ func TestPivotRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.FSType != "tmpfs" {
-		t.Fatalf("PID 1's root is %q, want tmpfs", m.FSType)
+	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.FSType != "tmpfs" || m.ReadOnly() {
+		t.Fatalf("PID 1's root is %q with %q, want tmpfs made read-write (the script left it read-only)", m.FSType, m.Options)
 	}
 	t.Run("init-environment", func(t *testing.T) { g.with(t).checkInitEnvironment("pvti") })
 	off := g.vm.Console.Offset()

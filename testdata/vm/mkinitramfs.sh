@@ -17,9 +17,10 @@
 #                        guest proves that compressed modules load
 #   /var/lib/initns/images/  the test images given with -i
 #   /bin/sockcat         the compatibility-mode socket tool (-s)
-#   /sbin/tmpfs-root     rdinit= script: copies the initramfs into a tmpfs
-#                        and switch_roots to it, so initns runs on a root
-#                        where pivot_root works
+#   /sbin/tmpfs-root     rdinit= script: copies the initramfs into a tmpfs,
+#                        makes it read-only and switch_roots to it, so
+#                        initns runs on a root where pivot_root works and
+#                        that it must remount read-write
 #
 # Without -b, /init is a busybox script that only starts a shell on ttyS0:
 # the harness's own self-test, independent of the daemon.
@@ -90,14 +91,20 @@ while :; do setsid -c sh </dev/ttyS0 >/dev/ttyS0 2>&1; done
 EOF
 	chmod 755 "$stage/init"
 fi
-# rdinit=/sbin/tmpfs-root boots initns on a tmpfs root instead of the
-# initramfs's rootfs, where pivot_root works: the tests take both paths.
+# rdinit=/sbin/tmpfs-root boots initns on a read-only tmpfs root instead
+# of the initramfs's rootfs, where pivot_root works: the tests take both
+# paths.
 cat >"$stage/sbin/tmpfs-root" <<'EOF2'
 #!/bin/sh
 mkdir -p /newroot
 mount -t tmpfs -o mode=0755 tmpfs /newroot
 cp -a /bin /sbin /lib /etc /var /root /dev /newroot/
 mkdir -p /newroot/proc /newroot/sys /newroot/run /newroot/tmp
+# Read-only, as a kernel mounts a disk root with "ro": PID 1 must make it
+# writable. (busybox mount finds the mount to change in /proc/mounts.)
+mount -t proc proc /proc
+mount -o remount,ro /newroot
+umount /proc
 exec switch_root /newroot /sbin/init "$@"
 EOF2
 chmod 755 "$stage/sbin/tmpfs-root"
