@@ -129,6 +129,9 @@ func (s *Store) Remove(name string) error {
 	if err := ValidInstanceName(name); err != nil {
 		return err
 	}
+	if s.isOverlay(name) {
+		return s.removeOverlay(name)
+	}
 	trash, err := s.unregister(name)
 	if err != nil {
 		return err

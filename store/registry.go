@@ -27,6 +27,7 @@ type metaInstance struct {
 	Image   string    `json:"image"`
 	Created time.Time `json:"created"`
 	Size    int64     `json:"size"`
+	Overlay bool      `json:"overlay,omitempty"`
 }
 
 // readRegistry returns the registry's valid, distinct names in order, and
@@ -187,7 +188,7 @@ func (s *Store) writeRegistry(names []string, meta map[string]Instance, adding b
 	var reg bytes.Buffer
 	for _, n := range names {
 		in := meta[n]
-		f.Instances = append(f.Instances, metaInstance{Name: n, Image: in.Image, Created: in.Created, Size: in.Size})
+		f.Instances = append(f.Instances, metaInstance{Name: n, Image: in.Image, Created: in.Created, Size: in.Size, Overlay: in.Overlay})
 		reg.WriteString(n + "\n")
 	}
 	data, err := json.MarshalIndent(f, "", "\t")

@@ -16,6 +16,9 @@ type Instance struct {
 	Image   string
 	Created time.Time
 	Size    int64
+	// Overlay is true for an instance made by NewOverlay: rootfs/<name>
+	// is the mount point of its merged view (overlay_linux.go).
+	Overlay bool
 }
 
 // Image describes one file in images/.
@@ -42,6 +45,8 @@ type Store struct {
 	meta  map[string]Instance // by name, for every registry line
 	busy  map[string]bool     // instance names with a new/rm/commit under way
 	imgIn map[string]bool     // image names being written
+
+	lowers lowerLocks // overlay lower layers (lower_linux.go)
 }
 
 const (
@@ -72,10 +77,16 @@ func Open(root string) (*Store, error) {
 	if err := s.makeDirs(); err != nil {
 		return nil, err
 	}
+	if err := s.prepareOverlays(); err != nil {
+		return nil, err
+	}
 	if err := s.emptyScratch(); err != nil {
 		return nil, err
 	}
 	if err := s.reconcile(); err != nil {
+		return nil, err
+	}
+	if err := s.reconcileOverlays(); err != nil {
 		return nil, err
 	}
 	return s, nil
