@@ -83,21 +83,16 @@ type plan struct {
 
 func newPlan(cfg Config) (*plan, error) {
 	p := &plan{console: -1, errR: -1, errW: -1, allSigs: ^uint64(0), ignored: ignoredSignals()}
-	var err error
-	cstr := func(s string) *byte {
-		b, e := unix.BytePtrFromString(s)
-		if e != nil && err == nil {
-			err = e
-		}
-		return b
-	}
+	var cs cstrings
+	cstr := cs.of
 	p.rootfs, p.dot, p.slash, p.none, p.init = cstr(cfg.Rootfs), cstr("."), cstr("/"), cstr("none"), cstr(Init)
 	// The environment and arguments the kernel gives PID 1.
 	p.argv = []*byte{cstr(Init), nil}
 	p.envv = []*byte{cstr("HOME=/"), cstr("TERM=linux"), nil}
-	if err != nil {
-		return nil, err
+	if cs.err != nil {
+		return nil, cs.err
 	}
+	var err error
 	if p.console, err = unix.Open(cfg.Console, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("open console %s: %w", cfg.Console, err)
 	}
@@ -113,6 +108,18 @@ func newPlan(cfg Config) (*plan, error) {
 		cgroup:     uint64(cfg.CgroupFD),
 	}
 	return p, nil
+}
+
+// cstrings makes the C strings a child uses, keeping the first error (a
+// NUL byte in a string).
+type cstrings struct{ err error }
+
+func (c *cstrings) of(s string) *byte {
+	b, err := unix.BytePtrFromString(s)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return b
 }
 
 // ignoredSignals lists the signals the daemon ignores (inherited SIG_IGN,

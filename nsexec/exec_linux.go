@@ -58,14 +58,8 @@ func newExecPlan(cfg ExecConfig) (*execPlan, error) {
 		return nil, fmt.Errorf("no command")
 	}
 	p := &execPlan{pidfd: cfg.PidFD, stdio: cfg.Stdio, errR: -1, errW: -1, allSigs: ^uint64(0), ignored: ignoredSignals()}
-	var err error
-	cstr := func(s string) *byte {
-		b, e := unix.BytePtrFromString(s)
-		if e != nil && err == nil {
-			err = e
-		}
-		return b
-	}
+	var cs cstrings
+	cstr := cs.of
 	p.path, p.slash = cstr(cfg.Argv[0]), cstr("/")
 	for _, a := range cfg.Argv {
 		p.argv = append(p.argv, cstr(a))
@@ -74,8 +68,8 @@ func newExecPlan(cfg ExecConfig) (*execPlan, error) {
 		p.envv = append(p.envv, cstr(e))
 	}
 	p.argv, p.envv = append(p.argv, nil), append(p.envv, nil)
-	if err != nil {
-		return nil, err
+	if cs.err != nil {
+		return nil, cs.err
 	}
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
