@@ -199,7 +199,7 @@ func (c *copier) meta(s, d int, rel string, st *unix.Stat_t) error {
 	if err := unix.Fchmod(d, st.Mode&0o7777); err != nil {
 		return copyErr(rel, "chmod", err)
 	}
-	if err := copyXattrs(fdPath(s), fdPath(d)); err != nil {
+	if err := copyFdXattrs(s, d); err != nil {
 		return copyErr(rel, "copy xattrs", err)
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
@@ -247,10 +247,36 @@ func copyXattrs(src, dst string) error {
 	return nil
 }
 
+// copyFdXattrs copies every extended attribute of the open file s to d.
+func copyFdXattrs(s, d int) error {
+	names, err := listXattrsWith(func(b []byte) (int, error) { return unix.Flistxattr(s, b) })
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		v, err := getXattrWith(func(b []byte) (int, error) { return unix.Fgetxattr(s, n, b) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		if err := unix.Fsetxattr(d, n, v, 0); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return nil
+}
+
 func listXattrs(p string) ([]string, error) {
+	return listXattrsWith(func(b []byte) (int, error) { return unix.Llistxattr(p, b) })
+}
+
+func getXattr(p, name string) ([]byte, error) {
+	return getXattrWith(func(b []byte) (int, error) { return unix.Lgetxattr(p, name, b) })
+}
+
+func listXattrsWith(list func([]byte) (int, error)) ([]string, error) {
 	buf := make([]byte, 4096)
 	for {
-		n, err := unix.Llistxattr(p, buf)
+		n, err := list(buf)
 		if err == unix.ERANGE {
 			buf = make([]byte, len(buf)*4)
 			continue
@@ -261,18 +287,14 @@ func listXattrs(p string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		var out []string
-		for _, b := range splitNul(buf[:n]) {
-			out = append(out, b)
-		}
-		return out, nil
+		return splitNul(buf[:n]), nil
 	}
 }
 
-func getXattr(p, name string) ([]byte, error) {
+func getXattrWith(get func([]byte) (int, error)) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
-		n, err := unix.Lgetxattr(p, name, buf)
+		n, err := get(buf)
 		if err == unix.ERANGE {
 			buf = make([]byte, len(buf)*16)
 			continue

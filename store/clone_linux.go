@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Clone makes dst a copy of the stopped instance src. A plain instance's
+// tree is copied by copyTree (reflinks where the file system can, else a
+// faithful copy) into scratch/, synced, and renamed into place; an overlay
+// instance's upper layer is copied the same way over the same lower layer,
+// which gains a reference. The registry line is the commit point, as for
+// New: on failure or crash nothing of dst is left. It fails with
+// ErrNotExist (src), ErrExist (dst), ErrBusy; checking that src is stopped
+// is the caller's job.
+func (s *Store) Clone(ctx context.Context, src, dst string, p Progress) error {
+	if err := ValidInstanceName(src); err != nil {
+		return err
+	}
+	if err := ValidInstanceName(dst); err != nil {
+		return err
+	}
+	if err := s.reserve(src, false); err != nil {
+		return err
+	}
+	defer s.release(src)
+	if err := s.reserve(dst, true); err != nil {
+		return err
+	}
+	defer s.release(dst)
+	in, err := s.Instance(src)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if in.Overlay {
+		err = s.cloneOverlay(in, dst)
+	} else {
+		err = s.clonePlain(in, dst)
+	}
+	if err != nil {
+		return fmt.Errorf("clone %s to %s: %w", src, dst, err)
+	}
+	if p != nil {
+		p(in.Size, in.Size)
+	}
+	return nil
+}
+
+func (s *Store) clonePlain(in Instance, dst string) error {
+	scratch, err := s.scratchFor(rootfsDir)
+	if err != nil {
+		return err
+	}
+	job, err := os.MkdirTemp(scratch, "clone-"+dst+".")
+	if err != nil {
+		return fmt.Errorf("scratch folder: %w", err)
+	}
+	defer removeTree(job)
+	root := filepath.Join(job, "root")
+	if err := copyTree(s.RootfsPath(in.Name), root); err != nil {
+		return err
+	}
+	if err := syncFS(root); err != nil {
+		return err
+	}
+	return s.commitNew(dst, in.Image, ExtractResult{Root: root, Size: in.Size})
+}
+
+func (s *Store) cloneOverlay(in Instance, dst string) error {
+	key, err := s.layerKey(in.Name)
+	if err != nil {
+		return err
+	}
+	unlock := s.lockLower(key)
+	err = s.placeLayer(dst, key, filepath.Join(s.overlayPath(in.Name), layerUpper))
+	unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.mountNew(dst); err != nil {
+		s.discardLayer(dst)
+		return err
+	}
+	out := Instance{Name: dst, Image: in.Image, Created: time.Now().UTC().Truncate(time.Second), Size: in.Size, Overlay: true}
+	if err := s.register(out); err != nil {
+		s.unmountOverlay(dst)
+		os.Remove(s.RootfsPath(dst))
+		s.discardLayer(dst)
+		return err
+	}
+	return nil
+}
