@@ -124,14 +124,34 @@ func (s *Store) makeLayer(key, from string) (dir string, err error) {
 	}
 	upper := filepath.Join(dir, layerUpper)
 	if from != "" {
-		err = copyTree(from, upper)
-	} else {
-		err = emptyUpper(s.lowerTree(key), upper)
+		if err := copyTree(from, upper); err != nil {
+			return "", err
+		}
+		return dir, syncFS(dir)
 	}
-	if err != nil {
+	if err := emptyUpper(s.lowerTree(key), upper); err != nil {
 		return "", err
 	}
-	return dir, syncFS(dir)
+	// A few fsyncs rather than a syncfs, which would also wait for every
+	// other dirty file of the file system (a big extraction under way).
+	for _, p := range []string{filepath.Join(dir, layerLower), upper, filepath.Join(dir, layerWork), dir} {
+		if err := fsyncPath(p); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func fsyncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", p, err)
+	}
+	return nil
 }
 
 // emptyUpper creates an empty upper layer whose root carries the owner,
