@@ -13,13 +13,20 @@
 //
 // The tests, each on its own guest, in parallel:
 //
-//	TestHarness    the harness itself, with a busybox script as /init
-//	TestPID1       mounts, socket, modules and the evdev keyboard, a storm
-//	               of 1,000 orphans, a panicking handler, stray signals,
+//	TestHarness    the harness itself, with a busybox script as /init:
+//	               console commands, system_reset, sendkey, quit
+//	TestPID1       mounts, socket, modules (by modalias, evdev, .ko.xz and
+//	               .ko.zst, initns.modules=, MODULE.PARAM=) and the evdev
+//	               keyboard, errors in the kernel log, a storm of 1,000
+//	               orphans, a panicking handler, stray signals,
 //	               Ctrl+Alt+Del (graceful reboot, boots again), SIGPWR
-//	TestInstances  new, run, reboot inside, stop, rm, `initns poweroff`
-//	TestPivotRoot  instances on a tmpfs root (pivot_root), SIGTERM reboot,
-//	               SIGUSR2 poweroff
+//	TestInstances  new, run, reboot inside, stop, rm, what the instance's
+//	               init gets (SPEC §6), `initns poweroff`; instances boot
+//	               by move-and-chroot, the initramfs being the root
+//	TestPivotRoot  a read-only tmpfs root that PID 1 makes writable,
+//	               instances by pivot_root, SIGTERM reboot, SIGUSR2
+//	               poweroff
+//	TestConsole    Ctrl+Alt+J, VT63 and the host shell (SPEC §7)
 //
 // Run them with `go test ./vmtest` (about a minute on two cores; -v shows
 // the boot-to-socket times). INITNS_VM_TEE=1 copies every console to

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // kmsgMax is below the kernel's limit for one /dev/kmsg record
@@ -33,7 +32,7 @@ func (kmsgWriter) Write(p []byte) (int, error) {
 	defer kmsg.mu.Unlock()
 	if kmsg.f == nil {
 		// Not opened once and for all: PID 1 may log before it mounted /dev.
-		if kmsg.f, _ = os.OpenFile("/dev/kmsg", os.O_WRONLY|syscall.O_CLOEXEC, 0); kmsg.f == nil {
+		if kmsg.f, _ = os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); kmsg.f == nil {
 			return len(p), nil
 		}
 	}
