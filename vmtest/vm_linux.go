@@ -72,6 +72,12 @@ func Boot(t TB, o Options) *VM {
 	if o.Kernel == "" {
 		o.Kernel = Kernel()
 	}
+	if _, err := os.Stat(o.Kernel); o.Kernel == "" || err != nil {
+		t.Fatalf("vm: no kernel to boot (%q): apt-get install linux-image-amd64", o.Kernel)
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatalf("vm: %v: apt-get install qemu-system-x86", err)
+	}
 	if o.MemoryMB == 0 {
 		o.MemoryMB = 512
 	}
