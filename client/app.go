@@ -89,8 +89,21 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 func commands() []*cli.Command {
 	long := []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}}
 	cmds := []*cli.Command{
-		{Name: "new", Usage: "extract IMAGE into a new instance NAME", ArgsUsage: "NAME IMAGE", Flags: long,
+		{Name: "new", Usage: "extract IMAGE into a new instance NAME (--overlay: over a shared unpacked image, in milliseconds)", ArgsUsage: "NAME IMAGE",
+			Flags:  append(long, &cli.BoolFlag{Name: "overlay", Usage: "an overlay instance: only its changes take disk space"}),
 			Action: request("new", 2), BashComplete: complete("", "image")},
+		{Name: "reset", Usage: "throw away a stopped instance's changes: back to its image", ArgsUsage: "NAME", Flags: long,
+			Action: request("reset", 1), BashComplete: complete("instance")},
+		{Name: "clone", Usage: "copy the stopped instance SRC into a new instance DST", ArgsUsage: "SRC DST", Flags: long,
+			Action: request("clone", 2), BashComplete: complete("instance")},
+		{Name: "rename", Usage: "rename a stopped instance", ArgsUsage: "OLD NEW",
+			Action: request("rename", 2), BashComplete: complete("instance")},
+		{Name: "diff", Usage: "list what an instance changed against its image (A added, M modified, D deleted)", ArgsUsage: "NAME",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+			Action: diff, BashComplete: complete("instance")},
+		{Name: "default", Usage: "show, set (NAME) or clear (--clear) the instance booted when the daemon starts as PID 1", ArgsUsage: "[NAME]",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "clear", Usage: "boot no instance at start"}},
+			Action: setDefault, BashComplete: complete("instance")},
 		{Name: "rm", Usage: "delete a stopped instance", ArgsUsage: "NAME",
 			Action: request("rm", 1), BashComplete: complete("instance")},
 		{Name: "run", Usage: "boot NAME (stopping the running one), or thaw it if frozen", ArgsUsage: "NAME",
@@ -137,7 +150,7 @@ func request(cmd string, n int) cli.ActionFunc {
 			}
 			args[0] = abs
 		}
-		req := api.Request{Cmd: cmd, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout")}
+		req := api.Request{Cmd: cmd, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout"), Overlay: c.Bool("overlay")}
 		_, err := send(c, req)
 		return named(cmd, args, err)
 	}

@@ -52,13 +52,17 @@ func printJSON(w io.Writer, v any) error {
 
 func printTable(w io.Writer, l *api.List) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tSIZE\tCREATED")
+	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tIMAGE\tSIZE\tDISK\tCREATED")
 	for _, i := range l.Instances {
 		state := i.State
 		if i.Ended != "" && i.State == "stopped" {
 			state += " (" + i.Ended + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Image, size(i.Size), i.Created.Local().Format("2006-01-02 15:04"))
+		disk := "-"
+		if i.Disk > 0 {
+			disk = size(i.Disk)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Kind, i.Image, size(i.Size), disk, i.Created.Local().Format("2006-01-02 15:04"))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -67,4 +71,47 @@ func printTable(w io.Writer, l *api.List) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, size(i.Size), i.Modified.Local().Format("2006-01-02 15:04"))
 	}
 	tw.Flush()
+}
+
+func diff(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) != 1 {
+		return usageErr{"diff: wants 1 argument: initns diff NAME"}
+	}
+	res, err := send(c, api.Request{Cmd: "diff", Args: args})
+	if err != nil {
+		return named("diff", args, err)
+	}
+	var changes []api.Change
+	if err := json.Unmarshal(res, &changes); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, changes)
+	}
+	mark := map[string]string{"added": "A", "modified": "M", "deleted": "D"}
+	for _, ch := range changes {
+		fmt.Fprintf(c.App.Writer, "%s %s\n", mark[ch.Kind], ch.Path)
+	}
+	return nil
+}
+
+func setDefault(c *cli.Context) error {
+	args := c.Args().Slice()
+	switch {
+	case len(args) > 1, len(args) == 1 && c.Bool("clear"):
+		return usageErr{"default: initns default [NAME | --clear]"}
+	case c.Bool("clear"):
+		args = []string{""}
+	}
+	res, err := send(c, api.Request{Cmd: "default", Args: args})
+	if err != nil {
+		return named("default", args, err)
+	}
+	var names []string
+	json.Unmarshal(res, &names)
+	for _, n := range names {
+		fmt.Fprintln(c.App.Writer, n)
+	}
+	return nil
 }

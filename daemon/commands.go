@@ -44,6 +44,11 @@ func init() {
 		"stop":     {1, 1, "stop NAME", (*Daemon).cmdStop, false},
 		"freeze":   {1, 1, "freeze NAME", (*Daemon).cmdFreeze, false},
 		"exec":     {2, 1 << 16, "exec NAME CMD [ARGS...]", (*Daemon).cmdExec, false},
+		"reset":    {1, 1, "reset NAME", (*Daemon).cmdReset, false},
+		"clone":    {2, 2, "clone SRC DST", (*Daemon).cmdClone, false},
+		"rename":   {2, 2, "rename OLD NEW", (*Daemon).cmdRename, false},
+		"diff":     {1, 1, "diff NAME", (*Daemon).cmdDiff, false},
+		"default":  {0, 1, "default [NAME]", (*Daemon).cmdDefault, false},
 		"ls":       {0, 1, "ls [image|instance]", (*Daemon).cmdLs, false},
 		"seed":     {2, 2, "seed DIR IMAGE", (*Daemon).cmdSeed, false},
 		"commit":   {2, 2, "commit NAME IMAGE", (*Daemon).cmdCommit, false},
@@ -70,6 +75,10 @@ func (d *Daemon) cmdNew(c *call) (any, error) {
 		return nil, err
 	}
 	defer d.release(name)
+	defer d.measure(name)
+	if c.overlay {
+		return nil, d.store.NewOverlay(c.ctx, name, image, c.progress)
+	}
 	return nil, d.store.New(c.ctx, name, image, c.progress)
 }
 
@@ -79,7 +88,14 @@ func (d *Daemon) cmdRm(c *call) (any, error) {
 		return nil, err
 	}
 	defer d.release(name)
-	return nil, d.store.Remove(name)
+	if err := d.store.Remove(name); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	delete(d.disk, name)
+	delete(d.ended, name)
+	d.mu.Unlock()
+	return nil, nil
 }
 
 func (d *Daemon) cmdRun(c *call) (any, error) {
@@ -120,17 +136,27 @@ func (d *Daemon) runStep(s step, b *boot, name string) error {
 	return nil
 }
 
-func (d *Daemon) cmdStop(c *call) (any, error) {
-	name := c.args[0]
+// holding returns the boot of name if it holds the machine (running or
+// frozen), with d.life locked; the caller unlocks it.
+func (d *Daemon) holding(name string) (*boot, error) {
 	if _, err := d.store.Instance(name); err != nil {
 		return nil, err
 	}
 	d.life.Lock()
-	defer d.life.Unlock()
 	b := d.current()
 	if b == nil || b.name != name {
+		d.life.Unlock()
 		return nil, fmt.Errorf("instance %s %w", name, ErrNotRunning)
 	}
+	return b, nil
+}
+
+func (d *Daemon) cmdStop(c *call) (any, error) {
+	b, err := d.holding(c.args[0])
+	if err != nil {
+		return nil, err
+	}
+	defer d.life.Unlock()
 	timeout := c.timeout
 	if timeout <= 0 {
 		timeout = d.cfg.StopTimeout
@@ -142,20 +168,15 @@ func (d *Daemon) cmdStop(c *call) (any, error) {
 const freezeTimeout = 5 * time.Second
 
 func (d *Daemon) cmdFreeze(c *call) (any, error) {
-	name := c.args[0]
-	if _, err := d.store.Instance(name); err != nil {
+	b, err := d.holding(c.args[0])
+	if err != nil {
 		return nil, err
 	}
-	d.life.Lock()
 	defer d.life.Unlock()
-	b := d.current()
-	if b == nil || b.name != name {
-		return nil, fmt.Errorf("instance %s %w", name, ErrNotRunning)
-	}
 	if d.isFrozen(b) {
 		return nil, nil
 	}
-	_, err := d.freeze(b, freezeTimeout, "freeze")
+	_, err = d.freeze(b, freezeTimeout, "freeze")
 	return nil, err
 }
 
@@ -198,7 +219,7 @@ func (d *Daemon) list() (*api.List, error) {
 	l := &api.List{Instances: []api.Instance{}, Images: []api.Image{}}
 	d.mu.Lock()
 	for _, i := range insts {
-		row := api.Instance{Name: i.Name, Image: i.Image, Size: i.Size, Created: i.Created, Ended: d.ended[i.Name]}
+		row := api.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
 		row.State = string(stateOf(i.Name, activeName(d.active), d.active != nil && d.active.frozen))
 		if row.State != string(Stopped) {
 			row.Pid = d.active.pid
@@ -278,7 +299,7 @@ func (d *Daemon) powerDown(how string) error {
 
 func (d *Daemon) cmdHelp(c *call) (any, error) {
 	var lines []string
-	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
+	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "reset", "clone", "rename", "diff", "default", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
 		lines = append(lines, commands[v].usage)
 	}
 	return lines, nil

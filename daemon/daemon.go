@@ -29,6 +29,7 @@ type Daemon struct {
 	active *boot
 	ended  map[string]string // how each instance's last boot ended
 	busy   map[string]string // instance -> long operation under way
+	disk   map[string]int64  // instance -> its own disk use, measured in the background
 
 	// handle runs one request; dispatch, but for the socket's fuzz tests.
 	handle func(ctx context.Context, p peer, verb string, c *call) (any, error)
@@ -48,6 +49,10 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state root %s: %w", cfg.Root, err)
 	}
+	// Overlay instances are browsable at rootfs/NAME while the daemon runs.
+	if err := st.MountAll(); err != nil {
+		log.Error("mount overlay instances", "err", err)
+	}
 	if cfg.Cgroup == "" {
 		mnt, err := cgroupfs.FindMount()
 		if err != nil && pid1 {
@@ -66,6 +71,7 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1, lock: lock,
 		ended:    map[string]string{},
 		busy:     map[string]string{},
+		disk:     map[string]int64{},
 		endShell: func() {},
 		shutdown: make(chan string, 1),
 	}

@@ -39,16 +39,12 @@ func (d *Daemon) cmdExec(c *call) (any, error) {
 }
 
 func (d *Daemon) startExec(name string, c *call) (*nsexec.Process, error) {
-	if _, err := d.store.Instance(name); err != nil {
-		return nil, err
+	b, err := d.holding(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run it first", err)
 	}
-	d.life.Lock()
 	defer d.life.Unlock()
-	b := d.current()
-	switch {
-	case b == nil || b.name != name:
-		return nil, fmt.Errorf("instance %s %w: run it first", name, ErrNotRunning)
-	case d.isFrozen(b):
+	if d.isFrozen(b) {
 		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", name, name)
 	}
 	fd, err := b.group.OpenDir()

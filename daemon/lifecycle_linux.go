@@ -100,6 +100,7 @@ func (d *Daemon) finish(b *boot, ended string, restart bool) {
 	d.mu.Unlock()
 	close(b.done)
 	d.log.Info("state", "instance", b.name, "state", Stopped, "ended", ended)
+	d.measure(b.name)
 	if restart {
 		d.rebootInstance(b.name)
 	}

@@ -56,6 +56,10 @@ func Main(args []string) int {
 	}
 	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", isPID1)
 	go d.serve(l)
+	go d.measureAll()
+	if isPID1 {
+		go d.bootDefault(boot.Get("run"))
+	}
 	ctx, stopShell := context.WithCancel(context.Background())
 	if cfg.Hotkey {
 		d.startConsole(ctx)
@@ -67,6 +71,9 @@ func Main(args []string) int {
 	stopShell()
 	l.Close()
 	os.Remove(cfg.Socket)
+	if err := d.store.UnmountAll(); err != nil {
+		log.Error("unmount overlay instances", "err", err)
+	}
 	log.Info("shutdown", "how", how)
 	if isPID1 {
 		powerOff(how, log)

@@ -76,8 +76,10 @@ var ErrUsage = errors.New("usage")
 type Instance struct {
 	Name    string    `json:"name"`
 	State   string    `json:"state"` // stopped, running, frozen
+	Kind    string    `json:"kind"`  // plain or overlay
 	Image   string    `json:"image"`
-	Size    int64     `json:"size"`
+	Size    int64     `json:"size"` // bytes extracted from the image
+	Disk    int64     `json:"disk"` // its own disk use (overlay: the upper layer); 0 until measured
 	Created time.Time `json:"created"`
 	Pid     int       `json:"pid,omitempty"`   // host pid of its init while running or frozen
 	Ended   string    `json:"ended,omitempty"` // how its last boot ended
@@ -88,6 +90,12 @@ type Image struct {
 	Name     string    `json:"name"`
 	Size     int64     `json:"size"`
 	Modified time.Time `json:"modified"`
+}
+
+// Change is one path an instance changed against its image (diff).
+type Change struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // added, modified, deleted
 }
 
 // List is the result of `ls`.

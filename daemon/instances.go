@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+
+	"initns/daemon/api"
+	"initns/store"
+)
+
+// The commands of a stopped instance's life beyond new and rm: throw the
+// changes away, copy it, rename it, see what it changed, and choose the
+// instance booted at start.
+
+func (d *Daemon) cmdReset(c *call) (any, error) {
+	name := c.args[0]
+	if err := d.claimStopped(name, "reset"); err != nil {
+		return nil, err
+	}
+	defer d.release(name)
+	defer d.measure(name)
+	return nil, d.store.Reset(c.ctx, name, c.progress)
+}
+
+func (d *Daemon) cmdClone(c *call) (any, error) {
+	src, dst := c.args[0], c.args[1]
+	if err := d.claimStopped(src, "clone"); err != nil {
+		return nil, err
+	}
+	defer d.release(src)
+	if err := d.claim(dst, "clone"); err != nil {
+		return nil, err
+	}
+	defer d.release(dst)
+	defer d.measure(dst)
+	return nil, d.store.Clone(c.ctx, src, dst, c.progress)
+}
+
+func (d *Daemon) cmdRename(c *call) (any, error) {
+	old, name := c.args[0], c.args[1]
+	if err := d.claimStopped(old, "rename"); err != nil {
+		return nil, err
+	}
+	defer d.release(old)
+	if err := d.claim(name, "rename"); err != nil {
+		return nil, err
+	}
+	defer d.release(name)
+	if err := d.store.Rename(old, name); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.ended[name], d.disk[name] = d.ended[old], d.disk[old]
+	delete(d.ended, old)
+	delete(d.disk, old)
+	d.mu.Unlock()
+	return nil, nil
+}
+
+func (d *Daemon) cmdDiff(c *call) (any, error) {
+	changes, err := d.store.Diff(c.ctx, c.args[0])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Change, 0, len(changes))
+	for _, ch := range changes {
+		out = append(out, api.Change{Path: ch.Path, Kind: string(ch.Kind)})
+	}
+	return out, nil
+}
+
+// cmdDefault shows the instance booted when the daemon starts as PID 1,
+// or sets it ("" clears it).
+func (d *Daemon) cmdDefault(c *call) (any, error) {
+	if len(c.args) == 0 {
+		name, err := d.store.Default()
+		if name == "" {
+			return []string{}, err
+		}
+		return []string{name}, err
+	}
+	return nil, d.store.SetDefault(c.args[0])
+}
+
+// bootDefault boots, at PID 1 start, the instance named by initns.run= on
+// the kernel command line, else the one `initns default` chose.
+func (d *Daemon) bootDefault(fromCmdline string) {
+	name := fromCmdline
+	if name == "" {
+		var err error
+		if name, err = d.store.Default(); err != nil {
+			d.log.Error("default instance", "err", err)
+		}
+	}
+	if name == "" {
+		return
+	}
+	if _, err := d.handle(context.Background(), peer{pid: 1}, "run", &call{args: []string{name}}); err != nil {
+		d.log.Error("boot the default instance", "instance", name, "err", err)
+	}
+}
+
+// kind names an instance's storage for ls.
+func kind(i store.Instance) string {
+	if i.Overlay {
+		return "overlay"
+	}
+	return "plain"
+}
+
+// measure refreshes an instance's disk use for ls in the background:
+// walking a tree is too slow for ls itself.
+func (d *Daemon) measure(name string) {
+	go func() {
+		n, err := d.store.DiskUse(name)
+		if err != nil {
+			return
+		}
+		d.mu.Lock()
+		d.disk[name] = n
+		d.mu.Unlock()
+	}()
+}
+
+// measureAll measures every instance once, at start, one after another.
+func (d *Daemon) measureAll() {
+	insts, _ := d.store.Instances()
+	for _, i := range insts {
+		if n, err := d.store.DiskUse(i.Name); err == nil {
+			d.mu.Lock()
+			d.disk[i.Name] = n
+			d.mu.Unlock()
+		}
+	}
+}
