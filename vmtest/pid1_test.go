@@ -27,6 +27,11 @@ func TestPID1(t *testing.T) {
 		if out := g.with(t).sh("readlink /proc/1/exe"); strings.TrimSpace(out) != "/bin/initns.bin" {
 			t.Errorf("PID 1 is %q, want /bin/initns.bin", out)
 		}
+		// The kernel handed the words it does not know to PID 1, which
+		// runs on regardless.
+		if out := g.with(t).sh("tr '\\0' ' ' < /proc/1/cmdline"); strings.TrimSpace(out) != "/init splash 3" {
+			t.Errorf("PID 1's arguments %q, want \"/init splash 3\"", out)
+		}
 	})
 	t.Run("mounts", func(t *testing.T) { checkMounts(g.with(t)) })
 	t.Run("socket", func(t *testing.T) { checkSocket(g.with(t)) })
