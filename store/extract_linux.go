@@ -104,6 +104,7 @@ type extractor struct {
 	entries   int
 	w         *writers
 	pending   map[string]chan struct{} // entries queued to the writers
+	layer     *layerState              // applying a layer of an OCI image (oci_layer_linux.go)
 	maxSparse int64
 }
 
@@ -157,7 +158,7 @@ func (x *extractor) run(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, dr); err != nil {
 		return x.readError(last, err)
 	}
-	if x.entries == 0 {
+	if x.entries == 0 && x.layer == nil { // an OCI layer may be empty
 		return fmt.Errorf("%w: the archive has no entries", ErrBadImage)
 	}
 	if err := x.w.wait(); err != nil {
@@ -208,6 +209,11 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	}
 	x.noteTop(name)
 	x.settle(name)
+	if x.layer != nil {
+		if done, err := x.layerEntry(name, hdr); done || err != nil {
+			return err
+		}
+	}
 	parent, base := splitEntry(name)
 	pfd, err := x.parentDir(hdr.Name, parent)
 	if err != nil {
@@ -256,7 +262,7 @@ func (x *extractor) noteTop(name string) {
 // resultRoot unwraps an image whose entries all live in one top-level
 // directory that is not itself part of a root filesystem's layout.
 func (x *extractor) resultRoot() string {
-	if x.multi || x.top == "" || fhsTop[x.top] {
+	if x.multi || x.top == "" || fhsTop[x.top] || x.layer != nil {
 		return x.dst
 	}
 	var st unix.Stat_t

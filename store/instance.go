@@ -76,7 +76,7 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 		return fmt.Errorf("scratch folder: %w", err)
 	}
 	defer removeTree(job)
-	res, err := Extract(ctx, f, filepath.Join(job, "root"), p)
+	res, err := s.extractFrom(ctx, f, image, filepath.Join(job, "root"), p)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", image, err)
 	}

@@ -130,7 +130,7 @@ func (s *Store) extractImage(ctx context.Context, image, dst string, p Progress)
 		return ExtractResult{}, fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
-	return Extract(ctx, f, dst, p)
+	return s.extractFrom(ctx, f, image, dst, p)
 }
 
 // dropLower deletes lower/<key> if no overlay folder names it any more.

@@ -270,6 +270,9 @@ func (x *extractor) finishDirs() error {
 		return x.opError(".", "open root", err)
 	}
 	defer unix.Close(fd)
+	if x.dirMeta["."] == nil && x.layer != nil && !x.layer.first {
+		return nil // a later layer keeps the root the layers below made
+	}
 	return x.opError(".", "set root metadata", x.applyDir(fd, x.dirMeta["."]))
 }
 
