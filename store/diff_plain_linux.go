@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,14 +35,19 @@ func (s *Store) diffPlain(ctx context.Context, in Instance) ([]Change, error) {
 		return nil, err
 	}
 	defer t.close()
-	d, err := s.diffPass(ctx, in.Image, t, "")
+	src, cleanup, err := s.diffSource(ctx, in.Image)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	d, err := diffPass(ctx, src, t, "")
 	if err != nil {
 		return nil, err
 	}
 	// The image was unwrapped at extraction (see Extract): compare again
 	// with its single top-level directory as the root.
-	if !d.multi && d.top != "" && !fhsTop[d.top] && d.topDir {
-		if d, err = s.diffPass(ctx, in.Image, t, d.top); err != nil {
+	if src.wrappable && !d.multi && d.top != "" && !fhsTop[d.top] && d.topDir {
+		if d, err = diffPass(ctx, src, t, d.top); err != nil {
 			return nil, err
 		}
 	}
@@ -51,30 +57,77 @@ func (s *Store) diffPlain(ctx context.Context, in Instance) ([]Change, error) {
 	return d.out, nil
 }
 
-// diffPass streams the image and compares each entry with the tree.
-func (s *Store) diffPass(ctx context.Context, image string, t tree, prefix string) (*plainDiff, error) {
+// diffSource streams the entries of an image as a tar archive.
+type diffSource struct {
+	open      func() (io.Reader, func(), error)
+	wrappable bool // Extract may have unwrapped a top-level directory
+}
+
+// diffSource opens the image: a root filesystem archive is read as it is;
+// an OCI or Docker image is extracted into scratch/ once and its tree
+// archived on the fly, its layers being meaningless one by one.
+func (s *Store) diffSource(ctx context.Context, image string) (diffSource, func(), error) {
 	f, err := os.Open(s.ImagePath(image))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("image %q %w in %s: a plain instance is compared with its image", image, ErrNotExist, s.path(imagesDir))
+		return diffSource{}, nil, fmt.Errorf("image %q %w in %s: a plain instance is compared with its image", image, ErrNotExist, s.path(imagesDir))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open image: %w", err)
+		return diffSource{}, nil, fmt.Errorf("open image: %w", err)
 	}
+	if fi, err := f.Stat(); err == nil && (fi.IsDir() || isLayerArchive(f)) {
+		return s.layeredSource(ctx, f, image)
+	}
+	open := func() (io.Reader, func(), error) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		dr, release, err := decompressor(bufio.NewReaderSize(f, 1<<20))
+		if err != nil {
+			return nil, nil, fmt.Errorf("image %s: %w", image, err)
+		}
+		return dr, release, nil
+	}
+	return diffSource{open: open, wrappable: true}, func() { f.Close() }, nil
+}
+
+func (s *Store) layeredSource(ctx context.Context, f *os.File, image string) (diffSource, func(), error) {
 	defer f.Close()
-	dr, release, err := decompressor(bufio.NewReaderSize(f, 1<<20))
+	job, err := os.MkdirTemp(s.path(scratchDir), "diff-")
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", image, err)
+		return diffSource{}, nil, fmt.Errorf("scratch folder: %w", err)
+	}
+	cleanup := func() { removeTree(job) }
+	res, err := s.extractFrom(ctx, f, image, filepath.Join(job, "root"), nil)
+	if err != nil {
+		cleanup()
+		return diffSource{}, nil, fmt.Errorf("image %s: %w", image, err)
+	}
+	open := func() (io.Reader, func(), error) {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(writeArchive(ctx, res.Root, pw, fileID{}, &progressCounter{total: -1}))
+		}()
+		return pr, func() { pr.Close() }, nil
+	}
+	return diffSource{open: open}, cleanup, nil
+}
+
+// diffPass streams the image and compares each entry with the tree.
+func diffPass(ctx context.Context, src diffSource, t tree, prefix string) (*plainDiff, error) {
+	r, release, err := src.open()
+	if err != nil {
+		return nil, err
 	}
 	defer release()
 	d := &plainDiff{ctx: ctx, t: t, prefix: prefix, seen: map[string]bool{".": true}, gone: map[string]bool{}}
-	tr := tar.NewReader(dr)
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			return d, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: image %s: %v", ErrBadImage, image, err)
+			return nil, fmt.Errorf("%w: read image: %v", ErrBadImage, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +125,24 @@ func TestDiffUnwrapped(t *testing.T) {
 	ch, err := s.Diff(ctx, "w")
 	if err != nil || len(ch) != 1 || ch[0] != (Change{"/etc/other", Deleted}) {
 		t.Errorf("Diff of an unwrapped instance = %v, %v; want /etc/other deleted", ch, err)
+	}
+}
+
+// TestDiffOCI: a plain instance of an OCI image is compared with the
+// layers applied, not with the layout's files.
+func TestDiffOCI(t *testing.T) {
+	s := newStore(t)
+	writeOCILayout(t, s.ImagePath("layout"), ociTestLayers(t))
+	ctx := context.Background()
+	must(t, s.New(ctx, "o", "layout", nil))
+	if ch, err := s.Diff(ctx, "o"); err != nil || len(ch) != 0 {
+		t.Fatalf("Diff of a fresh OCI instance = %v, %v; want nothing", ch, err)
+	}
+	must(t, os.Remove(filepath.Join(s.RootfsPath("o"), "usr/share/doc/c")))
+	writeFile(t, filepath.Join(s.RootfsPath("o"), "etc/hostname"), "six\n")
+	ch, err := s.Diff(ctx, "o")
+	want := []Change{{"/etc/hostname", Modified}, {"/usr/share/doc/c", Deleted}}
+	if err != nil || fmt.Sprint(ch) != fmt.Sprint(want) {
+		t.Errorf("Diff = %v, %v; want %v", ch, err, want)
 	}
 }
