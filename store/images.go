@@ -11,8 +11,8 @@ import (
 	"sort"
 )
 
-// Images returns the files of images/ with a valid image name, sorted by
-// name. Images being written by Seed or Commit are not listed: they live in
+// Images returns the files of images/ with a valid image name, and the OCI
+// image layout directories there, sorted by name. Images being written by Seed or Commit are not listed: they live in
 // scratch/ until complete.
 func (s *Store) Images() ([]Image, error) {
 	ents, err := os.ReadDir(s.path(imagesDir))
@@ -25,7 +25,7 @@ func (s *Store) Images() ([]Image, error) {
 			continue
 		}
 		fi, err := os.Stat(s.ImagePath(e.Name()))
-		if err != nil || !fi.Mode().IsRegular() {
+		if err != nil || !fi.Mode().IsRegular() && !isLayoutDir(s.ImagePath(e.Name()), fi) {
 			continue
 		}
 		out = append(out, Image{Name: e.Name(), Size: fi.Size(), Modified: fi.ModTime()})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 )
@@ -177,4 +178,14 @@ func dockerLayers(r io.Reader) ([]layerRef, error) {
 		out = append(out, ref)
 	}
 	return out, nil
+}
+
+// isLayoutDir reports whether the directory p (described by fi) is an OCI
+// image layout, which images/ may hold beside image files.
+func isLayoutDir(p string, fi os.FileInfo) bool {
+	if !fi.IsDir() {
+		return false
+	}
+	_, err := os.Stat(p + "/oci-layout")
+	return err == nil
 }

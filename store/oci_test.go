@@ -118,6 +118,14 @@ func TestOCIImages(t *testing.T) {
 	writeOCILayout(t, layout, layers)
 	run(t, "tar", "-C", layout, "-cf", s.ImagePath("layout.tar"), "oci-layout", "index.json", "blobs")
 	writeDockerSave(t, s.ImagePath("docker.tar"), layers)
+	imgs, _ := s.Images()
+	listed := map[string]bool{}
+	for _, im := range imgs {
+		listed[im.Name] = true
+	}
+	if !listed["layout"] || !listed["layout.tar"] || !listed["docker.tar"] {
+		t.Errorf("Images() = %v, want the layout directory and both archives listed", imgs)
+	}
 	for _, img := range []string{"layout", "layout.tar", "docker.tar"} {
 		name := strings.ReplaceAll(img, ".", "-")
 		if err := s.New(ctx, name, img, nil); err != nil {
