@@ -12,8 +12,8 @@ import (
 )
 
 // Images returns the files of images/ with a valid image name, and the OCI
-// image layout directories there, sorted by name. Images being written by Seed or Commit are not listed: they live in
-// scratch/ until complete.
+// image layout directories there, sorted by name. Images being written by
+// Seed or Commit are not listed: they live in scratch/ until complete.
 func (s *Store) Images() ([]Image, error) {
 	ents, err := os.ReadDir(s.path(imagesDir))
 	if err != nil {
