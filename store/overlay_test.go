@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
+	"time"
 )
 
 func lowerCount(t *testing.T, s *Store) int {
@@ -197,4 +197,74 @@ func splitOn(s string, sep byte) []string {
 	return out
 }
 
-var _ = unix.Unmount
+// TestNewOverlayConcurrent: instances of one image made at once share one
+// lower layer, extracted once.
+func TestNewOverlayConcurrent(t *testing.T) {
+	s := newOverlayStore(t)
+	ctx := context.Background()
+	errs := make(chan error, 6)
+	for i := 0; i < 6; i++ {
+		go func() { errs <- s.NewOverlay(ctx, fmt.Sprintf("c%d", i), "base.tar", nil) }()
+	}
+	for i := 0; i < 6; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lowerCount(t, s); n != 1 {
+		t.Fatalf("%d lower layers for six instances of one image", n)
+	}
+	for i := 0; i < 6; i++ {
+		if got := readFile(t, filepath.Join(s.RootfsPath(fmt.Sprintf("c%d", i)), "etc/hostname")); got != "box\n" {
+			t.Errorf("c%d: %q", i, got)
+		}
+	}
+}
+
+// TestNewOverlayBadImage: a hostile image leaves no instance, layer folder
+// or lower layer; a replaced image gets a lower layer of its own.
+func TestNewOverlayBadImage(t *testing.T) {
+	s := newOverlayStore(t)
+	ctx := context.Background()
+	must(t, os.WriteFile(s.ImagePath("evil.tar"), makeTar(t, symlink("x", "/"), file("x/etc/evil", "e")), 0o600))
+	if err := s.NewOverlay(ctx, "e", "evil.tar", nil); !errors.Is(err, ErrBadImage) {
+		t.Fatalf("NewOverlay of a hostile image: %v", err)
+	}
+	for _, d := range []string{lowerDir, overlayDir} {
+		if ents, _ := os.ReadDir(s.path(d)); len(ents) != 0 {
+			t.Errorf("%s/ holds %v after a failed NewOverlay", d, ents)
+		}
+	}
+	if _, err := os.Lstat(s.RootfsPath("e")); !os.IsNotExist(err) {
+		t.Errorf("mount point left: %v", err)
+	}
+	must(t, s.NewOverlay(ctx, "a", "base.tar", nil))
+	time.Sleep(10 * time.Millisecond)
+	must(t, os.WriteFile(s.ImagePath("base.tar"), makeTar(t, file("etc/hostname", "v2\n")), 0o600))
+	must(t, s.NewOverlay(ctx, "b", "base.tar", nil))
+	if lowerCount(t, s) != 2 {
+		t.Errorf("a replaced image shares the old lower layer")
+	}
+	if got := readFile(t, filepath.Join(s.RootfsPath("b"), "etc/hostname")); got != "v2\n" {
+		t.Errorf("instance of the replaced image: %q", got)
+	}
+	if got := readFile(t, filepath.Join(s.RootfsPath("a"), "etc/hostname")); got != "box\n" {
+		t.Errorf("instance of the old image changed: %q", got)
+	}
+}
+
+// TestCommitOverlay: commit snapshots the merged view.
+func TestCommitOverlay(t *testing.T) {
+	s := newOverlayStore(t)
+	ctx := context.Background()
+	must(t, s.NewOverlay(ctx, "a", "base.tar", nil))
+	writeFile(t, filepath.Join(s.RootfsPath("a"), "etc/hostname"), "committed\n")
+	must(t, s.Commit(ctx, "a", "snap.tar.gz", nil))
+	must(t, s.New(ctx, "b", "snap.tar.gz", nil))
+	if got := readFile(t, filepath.Join(s.RootfsPath("b"), "etc/hostname")); got != "committed\n" {
+		t.Errorf("commit of an overlay: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(s.RootfsPath("b"), "bin/sh")); err != nil {
+		t.Errorf("commit of an overlay lacks the lower layer's files: %v", err)
+	}
+}
