@@ -10,6 +10,16 @@
 //	instances          the registry: one instance name per line (the commit point)
 //	instances.meta     per-instance metadata (image, created, size) as JSON
 //	scratch/           work in progress, emptied by Open
+//	lower/<key>/       unpacked images shared, read-only, by the overlay
+//	                   instances of each (lower_linux.go)
+//	overlay/<name>/    an overlay instance's upper and work directories; its
+//	                   merged view is mounted at rootfs/<name> (overlay_linux.go)
+//	default            the instance booted when the daemon is PID 1
+//	rename             the journal of a rename under way (rename_linux.go)
+//
+// Images may also be OCI image layouts (a directory, or a tar of one) and
+// docker save archives: their layers are applied in order, whiteouts
+// included, by the same extractor (oci_linux.go).
 //
 // # Atomicity and durability
 //
