@@ -207,7 +207,12 @@ func (s *Store) mountOverlay(name string) error {
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,%s", dirs[0], dirs[1], dirs[2], overlayOptions)
 	if err := unix.Mount("overlay", s.RootfsPath(name), "overlay", 0, opts); err != nil {
-		return fmt.Errorf("mount overlay on %s: %w", s.RootfsPath(name), err)
+		hint := ""
+		if err == unix.EINVAL || err == unix.ENODEV {
+			// The kernel says why only in its log.
+			hint = " (the state root's file system must support overlayfs upper layers, as ext4, xfs, btrfs and tmpfs do, and the kernel overlay module must be loaded; dmesg tells more)"
+		}
+		return fmt.Errorf("mount overlay on %s: %w%s", s.RootfsPath(name), err, hint)
 	}
 	return nil
 }
