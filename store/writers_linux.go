@@ -33,7 +33,7 @@ const (
 	queueLen    = 256
 	chunkSize   = 1 << 20
 	sparseUnit  = 4096
-	numWriters  = 4
+	maxWriters  = 8
 	// earlyWriteback is the size from which a file's writeback starts as
 	// soon as it is written (measured: a quarter less time in the final
 	// syncfs of a Debian root filesystem).
@@ -69,7 +69,10 @@ type writers struct {
 func newWriters(x *extractor) *writers {
 	w := &writers{x: x, jobs: make(chan *fileJob, queueLen)}
 	w.budget.init(maxBuffered)
-	n := max(numWriters, runtime.GOMAXPROCS(0))
+	// One writer per CPU: creating files is CPU work in the kernel, and
+	// more writers than CPUs only took time from the decompressor (measured
+	// on two cores: 2 writers beat 4 by 10-15% on .tar.gz).
+	n := min(max(2, runtime.GOMAXPROCS(0)), maxWriters)
 	w.wg.Add(n)
 	for range n {
 		go w.loop()
