@@ -78,7 +78,13 @@ func withStateRoot(t *testing.T, a *Artifacts, name string) string {
 		t.Fatalf("cp: %v %s", err, o)
 	}
 	// The kernel unpacks concatenated archives in turn, so an uncompressed
-	// cpio after the compressed one adds the state root.
+	// cpio after the compressed one adds the state root; it must start on
+	// a 4-byte boundary (zero padding is skipped).
+	pad := exec.Command("sh", "-c", "n=$(stat -c %s initramfs); head -c $(( (4 - n % 4) % 4 )) /dev/zero >> initramfs")
+	pad.Dir = dir
+	if o, err := pad.CombinedOutput(); err != nil {
+		t.Fatalf("pad: %v %s", err, o)
+	}
 	pack := exec.Command("sh", "-c", "cd tree && find . -mindepth 1 | cpio -o -H newc --quiet >> ../initramfs")
 	pack.Dir = dir
 	if o, err := pack.CombinedOutput(); err != nil {
