@@ -63,6 +63,17 @@ func BenchmarkNewOverlay(b *testing.B) {
 		plainT = append(plainT, timeIt(b, func() error { return s.New(ctx, name, "minbase.tar.gz", nil) }))
 	}
 	b.StopTimer()
+	// What a person does next with an instance: see what changed, copy it.
+	os.WriteFile(filepath.Join(s.RootfsPath("p0"), "etc/hostname"), []byte("changed\n"), 0o644)
+	var ch []Change
+	diffT := timeIt(b, func() (err error) { ch, err = s.Diff(ctx, "p0"); return err })
+	if len(ch) != 1 {
+		b.Fatalf("Diff after one change: %v", ch)
+	}
+	cloneT := timeIt(b, func() error { return s.Clone(ctx, "p0", "p0-clone", nil) })
+	b.ReportMetric(ms(diffT), "diff-plain-ms")
+	b.ReportMetric(ms(cloneT), "clone-plain-ms")
+	fmt.Printf("%s: diff of a plain instance %.0f ms, clone of it (ext4: no reflink) %.0f ms\n", b.Name(), ms(diffT), ms(cloneT))
 	n, r, p := p50(newT), p50(rmT), p50(plainT)
 	b.ReportMetric(float64(n.Microseconds())/1000, "new-overlay-p50-ms")
 	b.ReportMetric(float64(r.Microseconds())/1000, "rm-overlay-p50-ms")
