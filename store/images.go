@@ -69,6 +69,9 @@ func (s *Store) Commit(ctx context.Context, name, image string, p Progress) erro
 	}
 	defer s.release(name)
 	in, _ := s.Instance(name)
+	if err := s.ensureMounted(in); err != nil {
+		return err
+	}
 	total := in.Size
 	if total <= 0 {
 		total = -1

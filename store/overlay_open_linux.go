@@ -180,3 +180,17 @@ func removeTmp(dir string) error {
 	}
 	return nil
 }
+
+// ensureMounted mounts the merged view of an overlay instance if it is not
+// mounted, so that reading rootfs/<name> (Commit) never sees the empty
+// mount point instead.
+func (s *Store) ensureMounted(in Instance) error {
+	if !in.Overlay {
+		return nil
+	}
+	mounted, err := s.Mounted(in.Name)
+	if err != nil || mounted {
+		return err
+	}
+	return s.mountNew(in.Name)
+}

@@ -268,3 +268,17 @@ func TestCommitOverlay(t *testing.T) {
 		t.Errorf("commit of an overlay lacks the lower layer's files: %v", err)
 	}
 }
+
+// TestCommitOverlayUnmounted: commit of an overlay instance whose view is
+// not mounted (the daemon has not run MountAll) still snapshots its files.
+func TestCommitOverlayUnmounted(t *testing.T) {
+	s := newOverlayStore(t)
+	ctx := context.Background()
+	must(t, s.NewOverlay(ctx, "a", "base.tar", nil))
+	must(t, s.UnmountAll())
+	must(t, s.Commit(ctx, "a", "snap.tar", nil))
+	must(t, s.New(ctx, "b", "snap.tar", nil))
+	if got := readFile(t, filepath.Join(s.RootfsPath("b"), "etc/hostname")); got != "box\n" {
+		t.Errorf("commit of an unmounted overlay: etc/hostname %q", got)
+	}
+}
