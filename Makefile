@@ -50,10 +50,11 @@ fuzz: ## run each fuzz target for a bounded time (FUZZTIME, default 30s)
 demo: deps ## see it work: boot a VM with initns as PID 1, create and run an instance (INTERACTIVE=1 to keep the console)
 	testdata/vm/demo.sh
 
-install: all ## install the binary and its init and initns links under DESTDIR/PREFIX/sbin
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 bin/initns $(DESTDIR)$(PREFIX)/sbin/initns
-	ln -sf initns $(DESTDIR)$(PREFIX)/sbin/init
+install: all ## install the binary (PREFIX/lib/initns/initns) and its init and initns links in DESTDIR/PREFIX/sbin
+	install -d $(DESTDIR)$(PREFIX)/lib/initns $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 bin/initns $(DESTDIR)$(PREFIX)/lib/initns/initns
+	ln -sf ../lib/initns/initns $(DESTDIR)$(PREFIX)/sbin/init
+	ln -sf ../lib/initns/initns $(DESTDIR)$(PREFIX)/sbin/initns
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10

@@ -221,6 +221,9 @@ func install(dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
 	for _, name := range []string{"init", "initns"} {
 		link := filepath.Join(dir, name)
 		tmp := link + ".initns-tmp"

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -185,4 +186,36 @@ func TestOneDaemonPerStateRoot(t *testing.T) {
 		t.Fatalf("a second daemon on the same root: %v %s", err, out)
 	}
 	e.ok("ls")
+}
+
+func TestInstallLinks(t *testing.T) {
+	bin := binaries(t)
+	dir := filepath.Join(t.TempDir(), "sbin")
+	if out, err := exec.Command(filepath.Join(bin, "initns"), "--install", dir).CombinedOutput(); err != nil {
+		t.Fatalf("--install: %v %s", err, out)
+	}
+	self, _ := filepath.EvalSymlinks(filepath.Join(bin, "initns"))
+	for _, name := range []string{"init", "initns"} {
+		if target, err := filepath.EvalSymlinks(filepath.Join(dir, name)); err != nil || target != self {
+			t.Fatalf("%s -> %q (%v), want %q", name, target, err, self)
+		}
+	}
+	// Under another name, the first argument names the role.
+	other := filepath.Join(t.TempDir(), "whatever")
+	os.Symlink(self, other)
+	out, err := exec.Command(other).CombinedOutput()
+	if code := exitOf(err); code != 2 || !strings.Contains(string(out), "roles") {
+		t.Fatalf("no role: exit %d, %s", code, out)
+	}
+	if out, err := exec.Command(other, "initns", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "USAGE") {
+		t.Fatalf("BINARY initns --help: %v %s", err, out)
+	}
+}
+
+func exitOf(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return 0
 }
