@@ -95,6 +95,16 @@ func (s *Store) prepareOverlays() error {
 	for _, n := range names {
 		registered[n] = true
 	}
+	// An overlay instance's mount point is an empty directory, which a
+	// tidy person may delete: make it again rather than let reconciling
+	// drop the instance and its upper layer with it.
+	for n := range registered {
+		if _, err := os.Stat(s.overlayPath(n)); err == nil {
+			if err := os.Mkdir(s.RootfsPath(n), 0o755); err != nil && !os.IsExist(err) {
+				return fmt.Errorf("mount point of %s: %w", n, err)
+			}
+		}
+	}
 	mounted, err := s.mounted()
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func lowerCount(t *testing.T, s *Store) int {
@@ -152,6 +154,9 @@ func TestOverlayCrashLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(s.path(lowerDir), tmpPrefix+"half", "x"), 0o700)
+	// keep's mount point deleted while unmounted: keep must survive.
+	must(t, unix.Unmount(s.RootfsPath("keep"), 0))
+	must(t, os.Remove(s.RootfsPath("keep")))
 	os.WriteFile(s.path(metaF), []byte("{broken"), 0o600)
 	s2, err := Open(s.Root())
 	if err != nil {
