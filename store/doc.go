@@ -69,7 +69,7 @@
 //     archive/tar; names at 4095 bytes, components at 255, nesting at 1024
 //     levels; xattr values at 64 KiB; sparse files at 256 GiB; the zstd
 //     window and the xz dictionary at 128 MiB; file data buffered for the
-//     writers at 48 MiB.
+//     writers at 32 MiB.
 //
 // # Snapshots
 //

@@ -29,7 +29,7 @@ import (
 // a hard link to it, or a path through it.
 const (
 	smallFile   = 16 << 20
-	maxBuffered = 48 << 20
+	maxBuffered = 32 << 20
 	queueLen    = 256
 	chunkSize   = 1 << 20
 	sparseUnit  = 4096
