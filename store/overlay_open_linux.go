@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -106,6 +107,9 @@ func (s *Store) prepareOverlays() error {
 		}
 	}
 	mounted, err := s.mounted()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no /proc yet (PID 1 early): nothing of ours is mounted
+	}
 	if err != nil {
 		return err
 	}
