@@ -52,12 +52,19 @@ func (c *Console) SetTee(tee io.Writer) {
 
 func (c *Console) copy(r io.Reader) {
 	b := make([]byte, 4096)
+	var held []byte // a \r at the end of a read, until the next shows what follows
 	for {
 		n, err := r.Read(b)
 		if n > 0 {
+			out := append(held, b[:n]...)
+			held = nil
+			if bytes.HasSuffix(out, []byte("\r")) {
+				out, held = out[:len(out)-1], []byte("\r")
+			}
 			c.mu.Lock()
-			// Serial output ends lines with \r\n; matching is simpler on \n.
-			c.buf.Write(bytes.ReplaceAll(b[:n], []byte("\r"), nil))
+			// Serial output ends lines with \r\n; matching is simpler on
+			// \n. A lone \r (a progress bar redrawing its line) stays.
+			c.buf.Write(bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n")))
 			c.cond.Broadcast()
 			tee := c.tee
 			c.mu.Unlock()

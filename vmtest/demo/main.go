@@ -109,11 +109,21 @@ func guest(d *demo, vm *vmtest.VM, cmd string) {
 	}
 }
 
+// indent indents command output, and shows of each line redrawn with \r
+// (a progress bar) only what a terminal would show last.
 func indent(s string) string {
-	if s == "" {
-		return ""
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		parts := strings.Split(line, "\r")
+		last := parts[len(parts)-1]
+		for i := len(parts) - 1; i >= 0 && strings.TrimSpace(last) == ""; i-- {
+			last = parts[i]
+		}
+		if s != "" {
+			b.WriteString("   " + last + "\n")
+		}
 	}
-	return "   " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n   ") + "\n"
+	return b.String()
 }
 
 // handOver connects the person's terminal to the guest's console until
