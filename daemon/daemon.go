@@ -18,7 +18,6 @@ type Daemon struct {
 	log    *slog.Logger
 	store  *store.Store
 	parent *cgroupfs.Parent
-	pid1   bool
 	lock   *os.File // the state root's lock, held while the daemon lives
 
 	// life serializes every transition of the machine's holder: run, stop,
@@ -68,7 +67,7 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg: cfg, log: log, store: st, parent: parent, pid1: pid1, lock: lock,
+		cfg: cfg, log: log, store: st, parent: parent, lock: lock,
 		ended:    map[string]string{},
 		busy:     map[string]string{},
 		disk:     map[string]int64{},
