@@ -128,6 +128,7 @@ func commands() []*cli.Command {
 		{Name: "reboot", Usage: "stop the instance gracefully and reboot (or end the daemon when not PID 1)", Action: request("reboot", 0)},
 		{Name: "poweroff", Usage: "stop the instance gracefully and power off (or end the daemon when not PID 1)", Action: request("poweroff", 0)},
 		{Name: "version", Usage: "print the client's and the daemon's versions", Action: version},
+		{Name: "completion", Usage: "print the bash completion script: source <(initns completion bash)", ArgsUsage: "bash", Action: completion},
 	}
 	for _, c := range cmds {
 		c.OnUsageError = onUsageError

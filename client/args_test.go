@@ -2,6 +2,7 @@ package client
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +20,26 @@ func TestHoistFlags(t *testing.T) {
 	for _, c := range cases {
 		if got := hoistFlags(app, c[0]); !slices.Equal(got, c[1]) {
 			t.Errorf("hoistFlags(%q) = %q, want %q", c[0], got, c[1])
+		}
+	}
+}
+
+func TestCompletionScript(t *testing.T) {
+	var out strings.Builder
+	app := newApp(&out, &out)
+	if err := app.Run([]string{"initns", "completion", "bash"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "complete -o default -F _initns initns") {
+		t.Fatalf("script:\n%s", out.String())
+	}
+	out.Reset()
+	if err := app.Run([]string{"initns", "--generate-bash-completion"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"new", "run", "stop", "exec", "ls"} {
+		if !strings.Contains(out.String(), cmd+"\n") {
+			t.Fatalf("completion of commands lacks %s:\n%s", cmd, out.String())
 		}
 	}
 }
