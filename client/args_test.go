@@ -1,6 +1,7 @@
 package client
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -34,7 +35,11 @@ func TestCompletionScript(t *testing.T) {
 		t.Fatalf("script:\n%s", out.String())
 	}
 	out.Reset()
-	if err := app.Run([]string{"initns", "--generate-bash-completion"}); err != nil {
+	// urfave/cli reads os.Args to tell flag completion from command completion.
+	args := []string{"initns", "--generate-bash-completion"}
+	defer func(saved []string) { os.Args = saved }(os.Args)
+	os.Args = args
+	if err := newApp(&out, &out).Run(args); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range []string{"new", "run", "stop", "exec", "ls"} {
