@@ -102,12 +102,18 @@ func (e *env) start(extra ...string) {
 	}
 	e.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(e.daemon, e.exited)
-	e.waitFor("the daemon's socket", func() bool {
+	// Answering, not merely accepting: a killed daemon's socket may still
+	// take connections for a moment.
+	e.waitFor("the daemon to answer", func() bool {
 		c, err := net.Dial("unix", e.sock)
-		if err == nil {
-			c.Close()
+		if err != nil {
+			return false
 		}
-		return err == nil
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		c.Write([]byte("help\n"))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return err == nil && line != ""
 	})
 }
 

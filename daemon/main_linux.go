@@ -20,6 +20,8 @@ func Main(args []string) int {
 	isPID1 := os.Getpid() == 1
 	if isPID1 {
 		defer forever()
+	} else {
+		stdio()
 	}
 	// PID 1 must reap orphans from its first moment; elsewhere starting now
 	// keeps the daemon's goroutines the same from start to end.
@@ -119,6 +121,20 @@ func fatal(isPID1 bool, err error) int {
 		forever()
 	}
 	return 1
+}
+
+// stdio opens /dev/null on whichever of descriptors 0-2 is closed, so no
+// file the daemon opens later lands there and is mistaken for stdio by a
+// child.
+func stdio() {
+	for fd := 0; fd < 3; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			if null, err := unix.Open("/dev/null", unix.O_RDWR, 0); err == nil && null != fd {
+				unix.Dup3(null, fd, 0)
+				unix.Close(null)
+			}
+		}
+	}
 }
 
 // forever keeps PID 1 alive whatever happened: a panic that reached Main

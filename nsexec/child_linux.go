@@ -179,15 +179,53 @@ func (p *plan) fork() (int, syscall.Errno) {
 //go:nosplit
 //go:norace
 func (p *plan) child() {
-	step, errno := p.enter()
+	errFD := uintptr(p.errW)
+	step, errno := p.descriptors()
+	if errno == 0 {
+		errFD = childErrFD
+		step, errno = p.enter()
+	}
 	if errno == 0 {
 		step, errno = p.exec()
 	}
 	rec := [2]uint32{uint32(step), uint32(errno)}
-	syscall.RawSyscall(unix.SYS_WRITE, uintptr(p.errW), uintptr(unsafe.Pointer(&rec)), 8)
+	syscall.RawSyscall(unix.SYS_WRITE, errFD, uintptr(unsafe.Pointer(&rec)), 8)
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 1, 0, 0)
 	}
+}
+
+// childErrFD is where the child keeps the error pipe once it has dropped
+// every other descriptor of the daemon's.
+const childErrFD = 3
+
+// descriptors gives the child the console on 0, 1 and 2 and the error
+// pipe on 3, and closes every other descriptor at once: a daemon killed
+// meanwhile must not live on in its half-made child, holding its listening
+// socket or state-root lock until the exec.
+//
+//go:nosplit
+//go:norace
+func (p *plan) descriptors() (stage, syscall.Errno) {
+	// The console first: 0-2 hold nothing the child needs. Then the pipe
+	// onto 3, which may be where the console was.
+	for fd := uintptr(0); fd < 3; fd++ {
+		if uintptr(p.console) == fd {
+			continue // a daemon started without stdio opened it there
+		}
+		if _, _, e := syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.console), fd, 0); e != 0 {
+			return stageConsole, e
+		}
+	}
+	if p.errW != childErrFD {
+		if _, _, e := syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.errW), childErrFD, unix.O_CLOEXEC); e != 0 {
+			return stageConsole, e
+		}
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_CLOSE_RANGE, childErrFD+1, ^uintptr(0), 0); e != 0 {
+		return stageCloseRange, e
+	}
+	return 0, 0
 }
 
 // enter makes the root filesystem the root of the new mount namespace.
@@ -238,18 +276,8 @@ func (p *plan) enter() (stage, syscall.Errno) {
 //go:nosplit
 //go:norace
 func (p *plan) exec() (stage, syscall.Errno) {
-	for fd := uintptr(0); fd < 3; fd++ {
-		if _, _, e := syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.console), fd, 0); e != 0 {
-			return stageConsole, e
-		}
-	}
 	if _, _, e := syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); e != 0 {
 		return stageSetsid, e
-	}
-	// Descriptors the daemon inherited without close-on-exec (from whoever
-	// started it) must not reach the instance.
-	if _, _, e := syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC); e != 0 {
-		return stageCloseRange, e
 	}
 	// Default dispositions: execve resets handled signals but keeps
 	// ignored ones.
