@@ -48,13 +48,3 @@ func TestNewCancelMidway(t *testing.T) {
 	}
 }
 
-// TestNewFromDirectory: an image name that is a directory is refused with a
-// clear reason, not read.
-func TestNewFromDirectory(t *testing.T) {
-	s := newStore(t)
-	os.Mkdir(s.ImagePath("dir.tar"), 0o700)
-	err := s.New(context.Background(), "box", "dir.tar", nil)
-	if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "not a regular file") {
-		t.Fatalf("New from a directory: %v", err)
-	}
-}

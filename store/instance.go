@@ -67,9 +67,6 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 		return fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("image %q: %w: %s is not a regular file", image, ErrBadImage, s.ImagePath(image))
-	}
 	scratch, err := s.scratchFor(rootfsDir)
 	if err != nil {
 		return err
