@@ -55,7 +55,8 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 	}
 	testinit := filepath.Join(dir, "testinit")
 	mk := []string{"sh", "testdata/vm/mkinitramfs.sh", "-o", a.Initramfs,
-		"-s", a.Sockcat, "-i", a.Image, "-i", a.TestinitImage, "-k", Kernel()}
+		"-s", a.Sockcat, "-i", a.Image, "-i", a.TestinitImage, "-k", Kernel(),
+		"-m", "testdata/vm/modprobe-test.conf"}
 	steps := [][]string{
 		{"go", "build", "-trimpath", "-o", a.Sockcat, "./vmtest/sockcat"},
 		{"go", "build", "-trimpath", "-o", testinit, "./testdata/testinit"},

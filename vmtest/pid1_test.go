@@ -83,6 +83,16 @@ func checkModules(g *guest) {
 			g.t.Errorf("module %s not loaded; /proc/modules:\n%s", m, mods)
 		}
 	}
+	// modprobe.d (testdata/vm/modprobe-test.conf): pcspkr, which QEMU's PC
+	// speaker matches, is blacklisted; psmouse loads with its option.
+	if regexp.MustCompile(`(?m)^pcspkr `).MatchString(mods) {
+		g.t.Error("pcspkr loaded although modprobe.d blacklists it")
+	}
+	// proto=bare reads back as the protocol's name, "PS/2"; the default
+	// reads "auto".
+	if out := g.sh("cat /sys/module/psmouse/parameters/proto"); strings.TrimSpace(out) != "PS/2" {
+		g.t.Errorf("psmouse proto %q, want PS/2 (options psmouse proto=bare in modprobe.d)", out)
+	}
 	// dummy.numdummies=2 on the kernel command line reached the module (its
 	// default is one device).
 	if out := g.sh("ls /sys/class/net"); !strings.Contains(out, "dummy1") || strings.Contains(out, "dummy2") {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ type modLoader struct {
 	deps    Deps
 	builtin map[string]bool
 	tried   map[string]bool // loaded, already loaded, or failed
-	params  map[string]string
+	conf    *ModprobeConf
 	log     *slog.Logger
 	loaded  int
 }
@@ -29,13 +30,14 @@ type modLoader struct {
 // LoadModules loads the kernel modules for the hardware present (every
 // modalias under /sys/devices matched against modules.alias), then evdev
 // and the modules of s.Modules, with their dependencies from modules.dep,
-// each with its parameters from s.ModuleParams.
+// as modprobe.d(5) and the kernel command line configure them (blacklist,
+// options, softdep pre:, modprobe.blacklist=, MODULE.PARAM=VALUE).
 // Loading a driver can reveal new devices (a bus driver finds what sits on
 // its bus), so the hardware is scanned again until nothing new loads. A
 // module that fails is logged and skipped.
 func LoadModules(log *slog.Logger, s Settings) {
 	start := time.Now()
-	l, err := newModLoader(log, s.ModuleParams)
+	l, err := newModLoader(log, s)
 	if err != nil {
 		log.Error("kernel modules", "err", err)
 		return
@@ -53,13 +55,14 @@ func LoadModules(log *slog.Logger, s Settings) {
 	log.Info("kernel modules", "loaded", l.loaded, "dir", l.dir, "took", time.Since(start).Round(time.Millisecond))
 }
 
-func newModLoader(log *slog.Logger, params map[string]string) (*modLoader, error) {
+func newModLoader(log *slog.Logger, s Settings) (*modLoader, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
 	dir := filepath.Join("/lib/modules", string(bytes.TrimRight(u.Release[:], "\x00")))
-	l := &modLoader{dir: dir, tried: map[string]bool{}, params: params, log: log}
+	l := &modLoader{dir: dir, tried: map[string]bool{}, conf: readModprobeConf(log), log: log}
+	l.conf.AddCmdline(s)
 	var err error
 	if l.deps, err = parseFile(filepath.Join(dir, "modules.dep"), ParseDeps); err != nil {
 		return nil, err
@@ -100,7 +103,11 @@ func (l *modLoader) forHardware() []string {
 		if err != nil {
 			return nil
 		}
-		names = append(names, l.aliases.Lookup(string(bytes.TrimSpace(b)))...)
+		for _, n := range l.aliases.Lookup(string(bytes.TrimSpace(b))) {
+			if !l.conf.Blacklist[n] {
+				names = append(names, n)
+			}
+		}
 		return nil
 	})
 	return names
@@ -110,9 +117,16 @@ func (l *modLoader) forHardware() []string {
 func (l *modLoader) load(names []string) {
 	var want []string
 	for _, n := range names {
-		if n = ModuleName(n); !l.builtin[n] && !l.tried[n] {
-			want = append(want, n)
+		if n = ModuleName(n); l.builtin[n] || l.tried[n] {
+			continue
 		}
+		// Soft dependencies first, as modprobe loads them.
+		for _, pre := range l.conf.Pre[n] {
+			if !l.builtin[pre] && !l.tried[pre] {
+				want = append(want, pre)
+			}
+		}
+		want = append(want, n)
 	}
 	order, unknown := l.deps.Order(want)
 	for _, n := range unknown {
@@ -126,11 +140,45 @@ func (l *modLoader) load(names []string) {
 			continue
 		}
 		l.tried[n] = true
-		if err := insertModule(filepath.Join(l.dir, l.deps[n].Path), l.params[n]); err != nil {
+		if err := insertModule(filepath.Join(l.dir, l.deps[n].Path), l.conf.Options[n]); err != nil {
 			l.log.Error("kernel module", "module", n, "err", err)
 			continue
 		}
 		l.loaded++
 		l.log.Info("kernel module loaded", "module", n)
 	}
+}
+
+// modprobeDirs are where modprobe.d files live, in the order they take
+// effect: a file of /etc replaces the file of the same name in /lib.
+var modprobeDirs = []string{"/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d"}
+
+// readModprobeConf reads the *.conf files of modprobeDirs, in the order of
+// their names as modprobe does; a file that cannot be read is logged.
+func readModprobeConf(log *slog.Logger) *ModprobeConf {
+	byName := map[string]string{}
+	for _, dir := range modprobeDirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.conf"))
+		for _, f := range files {
+			byName[filepath.Base(f)] = f
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	c := NewModprobeConf()
+	for _, n := range names {
+		f, err := os.Open(byName[n])
+		if err != nil {
+			log.Warn("modprobe.d", "err", err)
+			continue
+		}
+		if err := c.Parse(f); err != nil {
+			log.Warn("modprobe.d", "file", byName[n], "err", err)
+		}
+		f.Close()
+	}
+	return c
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-c gzip|zstd]
+# mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT]
+#                [-m MODPROBE.CONF]... [-c gzip|zstd]
 #
 # Builds the initramfs (cpio newc, compressed) that the VM tests and
 # `make demo` boot:
@@ -17,6 +18,7 @@
 #                        guest proves that compressed modules load
 #   /var/lib/initns/images/  the test images given with -i
 #   /bin/sockcat         the compatibility-mode socket tool (-s)
+#   /etc/modprobe.d/     the modprobe.d files given with -m
 #   /sbin/tmpfs-root     rdinit= script: copies the initramfs into a tmpfs,
 #                        makes it read-only and switch_roots to it, so
 #                        initns runs on a root where pivot_root works and
@@ -29,16 +31,17 @@
 # module directory. MODULES overrides the module list.
 set -eu
 
-out= binary= kernel= sockcat= comp=zstd images=
-while getopts o:b:k:i:s:c: opt; do
+out= binary= kernel= sockcat= comp=zstd images= confs=
+while getopts o:b:k:i:s:m:c: opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	b) binary=$OPTARG ;;
 	k) kernel=$OPTARG ;;
 	i) images="$images $OPTARG" ;;
 	s) sockcat=$OPTARG ;;
+	m) confs="$confs $OPTARG" ;;
 	c) comp=$OPTARG ;;
-	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-c gzip|zstd]" >&2; exit 2 ;;
+	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-m MODPROBE.CONF]... [-c gzip|zstd]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] || { echo "mkinitramfs.sh: -o OUT is required" >&2; exit 2; }
@@ -110,6 +113,8 @@ EOF2
 chmod 755 "$stage/sbin/tmpfs-root"
 [ -z "$sockcat" ] || cp "$sockcat" "$stage/bin/sockcat"
 for img in $images; do cp "$img" "$stage/var/lib/initns/images/"; done
+mkdir -p "$stage/etc/modprobe.d"
+for conf in $confs; do cp "$conf" "$stage/etc/modprobe.d/"; done
 
 # The closure of MODULES over modules.dep, as paths relative to $moddir.
 paths=$(awk -v want="$MODULES" '
