@@ -16,7 +16,8 @@
 //	TestHarness    the harness itself, with a busybox script as /init:
 //	               console commands, system_reset, sendkey, quit
 //	TestPID1       mounts, socket, modules (by modalias, evdev, .ko.xz and
-//	               .ko.zst, initns.modules=, MODULE.PARAM=) and the evdev
+//	               .ko.zst, initns.modules=, MODULE.PARAM=, modprobe.d
+//	               blacklist and options) and the evdev
 //	               keyboard, errors in the kernel log, a storm of 1,000
 //	               orphans, a panicking handler, stray signals,
 //	               Ctrl+Alt+Del (graceful reboot, boots again), SIGPWR
@@ -27,6 +28,7 @@
 //	               instances by pivot_root, SIGTERM reboot, SIGUSR2
 //	               poweroff
 //	TestConsole    Ctrl+Alt+J, VT63 and the host shell (SPEC §7)
+//	TestBootIntoInstance  initns.run= boots an instance with nothing typed
 //
 // Run them with `go test ./vmtest` (about a minute on two cores; -v shows
 // the boot-to-socket times). INITNS_VM_TEE=1 copies every console to

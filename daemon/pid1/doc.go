@@ -11,6 +11,7 @@
 // it logs and goes on, as a PID 1 must.
 //
 // Parsing (the kernel command line, mountinfo, modules.alias, modules.dep,
-// modules.builtin) reads from an io.Reader and is unit-tested; the syscalls
+// modules.builtin, modprobe.d) reads from an io.Reader and is unit-tested;
+// the syscalls
 // sit in the _linux.go files and are proven by the VM tests of vmtest/.
 package pid1
