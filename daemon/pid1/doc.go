@@ -12,6 +12,6 @@
 //
 // Parsing (the kernel command line, mountinfo, modules.alias, modules.dep,
 // modules.builtin, modprobe.d) reads from an io.Reader and is unit-tested;
-// the syscalls
-// sit in the _linux.go files and are proven by the VM tests of vmtest/.
+// the syscalls sit in the _linux.go files and are proven by the VM tests of
+// vmtest/.
 package pid1
