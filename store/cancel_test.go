@@ -47,4 +47,3 @@ func TestNewCancelMidway(t *testing.T) {
 		t.Error("every New finished before its deadline: the test proved nothing")
 	}
 }
-

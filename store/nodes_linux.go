@@ -86,11 +86,13 @@ func (x *extractor) file(pfd int, name, base string, hdr *tar.Header, tr io.Read
 	if hdr.Size > smallFile {
 		return x.runJob(j, tr)
 	}
-	j.data = getBuf(int(hdr.Size))
-	x.w.budget.acquire(int64(cap(j.data)))
+	if hdr.Size > 0 {
+		if j.data, err = x.w.arena.get(int(hdr.Size)); err != nil {
+			return &entryError{hdr.Name, fmt.Errorf("buffer: %w", err)}
+		}
+	}
 	if _, err := io.ReadFull(tr, j.data); err != nil {
-		x.w.budget.release(int64(cap(j.data)))
-		putBuf(j.data)
+		x.w.arena.put(j.data)
 		return &entryError{hdr.Name, &readErr{noEOF(err)}}
 	}
 	return x.queue(j)
