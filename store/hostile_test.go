@@ -186,6 +186,12 @@ func TestHostileImages(t *testing.T) {
 			return makeTar(t, symlink("a", "b"), symlink("b", "a"), file("a/b/c/d", "x"))
 		}, "a is a symlink"},
 		{"hardlink-dotdot", func(string) []byte { return makeTar(t, hardlink("l", "../outside/victim")) }, `".."`},
+		{"pax-path-dotdot", func(string) []byte { // a name over 100 bytes travels in a PAX path record
+			return makeTar(t, file(strings.Repeat("p", 120)+"/../../outside/victim", "pwned"))
+		}, `".."`},
+		{"pax-linkpath-dotdot", func(string) []byte {
+			return makeTar(t, hardlink("l", strings.Repeat("p", 120)+"/../../outside/victim"))
+		}, `".."`},
 		{"hardlink-absolute", func(o string) []byte { return makeTar(t, hardlink("l", o+"/victim")) }, "no earlier entry"},
 		{"hardlink-through-symlink", func(o string) []byte {
 			return makeTar(t, symlink("evil", o), hardlink("l", "evil/victim"))
