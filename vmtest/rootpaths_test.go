@@ -12,8 +12,9 @@ import (
 
 // TestPivotRoot boots initns as PID 1 on a tmpfs root (rdinit= copies the
 // initramfs into a tmpfs, makes it read-only, as a kernel mounts a disk
-// root, and switch_roots), which initns must remount read-write, and where
-// pivot_root works, so an
+// root, and switch_roots with stdin, stdout and stderr closed), which
+// initns must remount read-write, with a console it must open itself, and
+// where pivot_root works, so an
 // instance boots through pivot_root rather than the move-and-chroot path
 // TestInstances takes on the initramfs's rootfs. Then SIGTERM to PID 1
 // must reboot the machine gracefully, and SIGUSR2 after the new boot power
@@ -27,6 +28,10 @@ func TestPivotRoot(t *testing.T) {
 	}
 	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.FSType != "tmpfs" || m.ReadOnly() {
 		t.Fatalf("PID 1's root is %q with %q, want tmpfs made read-write (the script left it read-only)", m.FSType, m.Options)
+	}
+	// The script started PID 1 with descriptors 0, 1 and 2 closed.
+	if out := g.sh("for fd in 0 1 2; do readlink /proc/1/fd/$fd; done"); out != "/dev/console\n/dev/console\n/dev/console\n" {
+		t.Errorf("PID 1's stdin, stdout, stderr: %q, want /dev/console, opened by itself", out)
 	}
 	t.Run("init-environment", func(t *testing.T) { g.with(t).checkInitEnvironment("pvti") })
 	off := g.vm.Console.Offset()

@@ -20,9 +20,10 @@
 #   /bin/sockcat         the compatibility-mode socket tool (-s)
 #   /etc/modprobe.d/     the modprobe.d files given with -m
 #   /sbin/tmpfs-root     rdinit= script: copies the initramfs into a tmpfs,
-#                        makes it read-only and switch_roots to it, so
-#                        initns runs on a root where pivot_root works and
-#                        that it must remount read-write
+#                        makes it read-only and switch_roots to it with
+#                        stdin, stdout and stderr closed, so initns runs on
+#                        a root where pivot_root works, that it must
+#                        remount read-write, with no console to start with
 #
 # Without -b, /init is a busybox script that only starts a shell on ttyS0:
 # the harness's own self-test, independent of the daemon.
@@ -65,8 +66,11 @@ for d in bin sbin dev proc sys run tmp root etc var/lib/initns/images "lib/modul
 	mkdir -p "$stage/$d"
 done
 # The kernel opens /dev/console for init's stdin, stdout and stderr before
-# anything is mounted, so the node must be in the archive.
+# anything is mounted, so the node must be in the archive; /dev/null too,
+# for the Go runtime, which opens it for any of the three that is closed
+# and dies before main when it cannot.
 mknod -m 600 "$stage/dev/console" c 5 1
+mknod -m 666 "$stage/dev/null" c 1 3
 echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"
 echo 'root:x:0:' >"$stage/etc/group"
 
@@ -108,7 +112,9 @@ mkdir -p /newroot/proc /newroot/sys /newroot/run /newroot/tmp
 mount -t proc proc /proc
 mount -o remount,ro /newroot
 umount /proc
-exec switch_root /newroot /sbin/init "$@"
+# With no stdin, stdout or stderr, as a kernel starts init when the
+# initramfs lacks /dev/console: PID 1 must open the console itself.
+exec switch_root /newroot /sbin/init "$@" <&- >&- 2>&-
 EOF2
 chmod 755 "$stage/sbin/tmpfs-root"
 [ -z "$sockcat" ] || cp "$sockcat" "$stage/bin/sockcat"
