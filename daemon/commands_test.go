@@ -1,7 +1,11 @@
 package daemon_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"golang.org/x/sys/unix"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -218,4 +222,53 @@ func exitOf(err error) int {
 		return ee.ExitCode()
 	}
 	return 0
+}
+
+// TestProgressBarOnATerminal: long work shows a bar on a terminal, none
+// with --quiet.
+func TestProgressBarOnATerminal(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	for _, c := range []struct {
+		args []string
+		bar  bool
+	}{{[]string{"new", "a", "test.tar.gz"}, true}, {[]string{"new", "--quiet", "b", "test.tar.gz"}, false}} {
+		out := e.onTerminal(c.args...)
+		if got := strings.Contains(out, "100%"); got != c.bar {
+			t.Fatalf("initns %v on a terminal showed %q; want a bar: %v", c.args, out, c.bar)
+		}
+	}
+}
+
+// onTerminal runs the client with its stderr on a pseudo-terminal and
+// returns what the terminal showed.
+func (e *env) onTerminal(args ...string) string {
+	e.t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(e.bin, "initns"), append([]string{"--socket", e.sock}, args...)...)
+	cmd.Stderr = pts
+	err = cmd.Run()
+	pts.Close()
+	if err != nil {
+		e.t.Fatalf("initns %v: %v", args, err)
+	}
+	var out bytes.Buffer
+	ptmx.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(&out, ptmx)
+	return out.String()
 }

@@ -260,3 +260,33 @@ func TestExec(t *testing.T) {
 	e.ok("stop", "box")
 	e.groupGone("box")
 }
+
+// TestPoweroffAndRebootEndTheDaemon: not PID 1, poweroff and reboot stop
+// the instance gracefully and end the daemon; the machine is left alone.
+func TestPoweroffAndRebootEndTheDaemon(t *testing.T) {
+	for _, how := range []string{"poweroff", "reboot"} {
+		t.Run(how, func(t *testing.T) {
+			e := startDaemon(t)
+			e.image("test.tar.gz", false, nil)
+			e.ok("new", "box", "test.tar.gz")
+			e.ok("run", "box")
+			e.waitReport("box")
+			e.ok(how)
+			select {
+			case <-e.exited:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the daemon did not end after %s", how)
+			}
+			if code := e.daemon.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("daemon exit status %d", code)
+			}
+			if _, err := os.Stat(filepath.Join(e.rootfs("box"), "halted")); err != nil {
+				t.Fatal("the instance was not stopped gracefully")
+			}
+			if _, err := os.Stat(e.sock); !os.IsNotExist(err) {
+				t.Fatalf("socket left behind: %v", err)
+			}
+			e.groupGone("box")
+		})
+	}
+}
