@@ -152,6 +152,12 @@ func checkPanic(g *guest) {
 	if out := g.compat("ls image"); out != lsImage {
 		g.t.Errorf("after the panic, ls image answers %q", out)
 	}
+	// The recovered panic is an error in the kernel log too: one record,
+	// its stack trace on the same line (the kernel lets PID 1 write only
+	// ten records in five seconds).
+	if out := g.sh("dmesg | grep -c 'initns: .*debug-panic.*runtime/debug' || true"); strings.TrimSpace(out) != "1" {
+		g.t.Errorf("%s kernel-log records of the panic with its stack on one line, want 1", strings.TrimSpace(out))
+	}
 	if after := g.sh("cut -d' ' -f22 /proc/1/stat"); after != before {
 		g.t.Errorf("PID 1 start time changed from %q to %q", before, after)
 	}

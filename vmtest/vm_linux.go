@@ -27,6 +27,9 @@ type Options struct {
 	// AllowReboot lets a guest reboot boot the guest again; by default
 	// (-no-reboot) QEMU exits instead, as it does on a poweroff.
 	AllowReboot bool
+	// Drives are disk image files, attached as virtio disks
+	// (-drive file=F,format=raw,if=virtio): /dev/vda, /dev/vdb, ...
+	Drives []string
 	// Tee, if not nil, gets the console output as it arrives.
 	Tee io.Writer
 }
@@ -93,6 +96,9 @@ func Boot(t TB, o Options) *VM {
 		"-serial", "stdio", "-monitor", "unix:" + mon + ",server=on,wait=off",
 		"-kernel", o.Kernel, "-initrd", o.Initramfs,
 		"-append", strings.TrimSpace(BaseCmdline + " " + o.Cmdline)}
+	for _, f := range o.Drives {
+		args = append(args, "-drive", "file="+f+",format=raw,if=virtio")
+	}
 	if !o.AllowReboot {
 		args = append(args, "-no-reboot")
 	}

@@ -60,7 +60,8 @@ func kmsgRecords(p []byte) [][]byte {
 
 // KmsgHandler is a slog.Handler that passes every record on to Next and
 // also writes records of level Error and above to the kernel log (Kmsg),
-// as "MESSAGE key=value ...".
+// each as one line "MESSAGE key=value ..." with white space runs (the
+// newlines of a stack trace) made single spaces.
 type KmsgHandler struct {
 	Next  slog.Handler
 	attrs []slog.Attr
@@ -87,11 +88,14 @@ func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
 			fmt.Fprintf(&b, " %s", a)
 			return true
 		})
+		// One record per error: the kernel lets one opener of /dev/kmsg
+		// write only 10 records in 5 s, and a stack trace would spend them
+		// all. The log file keeps the lines; the kernel log gets the gist.
 		w := h.kmsg
 		if w == nil {
 			w = Kmsg()
 		}
-		w.Write(b.Bytes())
+		w.Write(bytes.Join(bytes.Fields(b.Bytes()), []byte(" ")))
 	}
 	if !h.Next.Enabled(ctx, r.Level) {
 		return nil

@@ -32,6 +32,11 @@ func TestKmsgHandler(t *testing.T) {
 	if got, want := kmsg.String(), "module failed pid=1 module=evdev"; got != want {
 		t.Errorf("kernel log got %q, want %q (errors only, with attributes)", got, want)
 	}
+	kmsg.Reset()
+	log.Error("panic in request", "stack", "goroutine 1:\n\tmain.go:3\nmain.main()")
+	if got, want := kmsg.String(), "panic in request pid=1 stack=goroutine 1: main.go:3 main.main()"; got != want {
+		t.Errorf("kernel log got %q, want one line %q", got, want)
+	}
 	if out := file.String(); strings.Contains(out, "quiet") || !strings.Contains(out, "warned") || !strings.Contains(out, "module failed") {
 		t.Errorf("next handler got %q, want warned and module failed only", out)
 	}
