@@ -247,7 +247,12 @@ func assertOpen(t *testing.T, m *Manager) int {
 	if want := fmt.Sprint(unix.Mkdev(4, shellVT)); f[4] != want { // tty_nr
 		t.Errorf("shell tty_nr = %s, want %s (/dev/tty%d)", f[4], want, shellVT)
 	}
-	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	// Read once the shell has exec'd: during an execve the file is empty.
+	var env []byte
+	waitFor(t, "the shell's environment", func() bool {
+		env, _ = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		return len(env) > 0
+	})
 	if !slices.Contains(strings.Split(string(env), "\x00"), "HOME=/root") {
 		t.Errorf("shell environment %q lacks HOME=/root", env)
 	}
