@@ -45,6 +45,11 @@ func Main(args []string) int {
 	if len(extra) > 0 {
 		log.Info("ignoring arguments", "args", extra)
 	}
+	if isPID1 {
+		// Beside the daemon's start, into its log, not the console: the
+		// keyboard's driver among them (the hotkey waits for the device).
+		go pid1.LoadModules(log, boot)
+	}
 	d, err := newDaemon(cfg, log, isPID1)
 	if err != nil {
 		log.Error("start", "err", err)

@@ -74,6 +74,10 @@ func checkSocket(g *guest) {
 }
 
 func checkModules(g *guest) {
+	// The daemon loads modules beside its own start; its log says when the
+	// last one is in.
+	g.sh("i=0; until grep -q 'msg=\"kernel modules\" loaded=' /var/lib/initns/log || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; " +
+		"grep 'msg=\"kernel modules\" loaded=' /var/lib/initns/log")
 	mods := g.sh("cat /proc/modules")
 	// evdev exists only as .ko.xz and e1000 only as .ko.zst in the guest;
 	// i2c_piix4 and psmouse are loaded only because hardware matches them;

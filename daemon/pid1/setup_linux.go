@@ -12,12 +12,11 @@ import (
 // /run and cgroup2, remounts / read-write if the kernel left it read-only,
 // gives the process stdin, stdout and stderr on /dev/console if it has
 // none, turns off the kernel's immediate Ctrl+Alt+Del reboot (SIGINT
-// arrives instead), reads the initns.* settings from /proc/cmdline, and
-// loads the kernel modules for the hardware present, evdev and those of
-// initns.modules= (each with its MODULE.PARAM=VALUE words of the command
-// line, as modprobe would pass them). The daemon calls it only when it is
-// PID 1. Every failure is logged and the rest still done; nothing here
-// stops the daemon.
+// arrives instead) and reads the initns.* settings from /proc/cmdline. The
+// daemon calls it only when it is PID 1, then LoadModules beside its own
+// start (module loading is most of a boot's second under emulation, and
+// nothing before the socket needs it). Every failure is logged and the
+// rest still done; nothing here stops the daemon.
 func Setup(log *slog.Logger) Settings {
 	start := time.Now()
 	GuardSignals(log)
@@ -32,7 +31,6 @@ func Setup(log *slog.Logger) Settings {
 	if err != nil {
 		log.Error("kernel command line", "err", err)
 	}
-	LoadModules(log, s)
 	log.Info("pid1 setup done", "took", time.Since(start).Round(time.Millisecond),
 		"shell", s.Shell, "debug", s.Debug, "modules", s.Modules)
 	return s
