@@ -29,7 +29,6 @@ type boot struct {
 	stopping bool // a stop was asked: a reboot must not restart it
 	frozen   bool
 	frozenBy string // who froze it: "freeze", "commit" or "console"
-	ended    string // how it ended, once done
 	err      error  // cleanup failure, once done
 }
 
@@ -95,7 +94,7 @@ func (d *Daemon) finish(b *boot, ended string, restart bool) {
 		d.active = nil
 	}
 	restart = restart && !b.stopping
-	b.ended, b.err = ended, err
+	b.err = err
 	d.ended[b.name] = ended
 	d.mu.Unlock()
 	close(b.done)
