@@ -14,11 +14,7 @@ import (
 // still work and leave no cgroup behind.
 
 func TestInitWithAThousandProcesses(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	e.ctl("box", "fork 1000")
 	e.waitFor("1000 children", func() bool {
 		_, err := os.Stat(filepath.Join(e.rootfs("box"), "forked"))
@@ -68,11 +64,7 @@ func TestInitExitingAtOnce(t *testing.T) {
 }
 
 func TestInitFreezingItself(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	e.ctl("box", "freeze-self")
 	e.waitFor("the instance to freeze itself", func() bool {
 		data, _ := os.ReadFile(filepath.Join(e.cgroup, "box", "cgroup.events"))
@@ -90,11 +82,7 @@ func TestInitFreezingItself(t *testing.T) {
 // host's cgroup v1 freezer) gives stop an error naming it, and the daemon
 // keeps serving; once it is released, the next stop works.
 func TestUnkillableInstance(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	v1 := filepath.Join("/sys/fs/cgroup/freezer", fmt.Sprintf("initns-test-%d", os.Getpid()))
 	if err := os.Mkdir(v1, 0o755); err != nil {
 		t.Fatalf("cgroup v1 freezer (this host is hybrid): %v", err)

@@ -357,3 +357,15 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(w.prefix + strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// startBox starts a daemon with instance box, made from the test image,
+// running, its init up.
+func startBox(t *testing.T) *env {
+	t.Helper()
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	return e
+}

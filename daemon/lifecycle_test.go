@@ -121,11 +121,7 @@ func TestPreemption(t *testing.T) {
 }
 
 func TestInstanceRebootAndPoweroff(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	first := e.state("box").Pid
 	e.ctl("box", "reboot")
 	e.waitReport("box")
@@ -145,11 +141,7 @@ func TestInstanceRebootAndPoweroff(t *testing.T) {
 }
 
 func TestInitExitsOnItsOwn(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	e.ctl("box", "exit 3")
 	e.waitFor("init to exit", func() bool { return e.state("box").State == "stopped" })
 	if st := e.state("box"); st.Ended != "exited 3" {
@@ -170,11 +162,7 @@ func TestRunWithoutInitFails(t *testing.T) {
 }
 
 func TestFreezeAndThaw(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	e.ok("freeze", "box")
 	events := func() string {
 		data, _ := os.ReadFile(filepath.Join(e.cgroup, "box", "cgroup.events"))
@@ -197,11 +185,7 @@ func TestFreezeAndThaw(t *testing.T) {
 }
 
 func TestAdoptionAfterDaemonRestart(t *testing.T) {
-	e := startDaemon(t)
-	e.image("test.tar.gz", false, nil)
-	e.ok("new", "box", "test.tar.gz")
-	e.ok("run", "box")
-	e.waitReport("box")
+	e := startBox(t)
 	pid := e.state("box").Pid
 	restart := func() {
 		e.daemon.Process.Kill()
