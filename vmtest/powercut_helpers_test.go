@@ -176,14 +176,23 @@ func writePowerCutImage(path string, seed uint64) (pcImageFacts, string, error) 
 // pcUp mounts the disk (ext4 replays its journal after a reset) and starts
 // the second daemon on it, returning when its socket is there: the daemon
 // listens only once it has emptied scratch/ and reconciled the registry.
-func (g *guest) pcUp() {
+// It returns what the state root held before the daemon started: scratch/,
+// rootfs/ and the registry, to show what the power cut left.
+func (g *guest) pcUp() string {
 	g.t.Helper()
-	g.sh("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt")
+	// PID 1 may still be loading modules when its socket is up: wait for
+	// the disk and for ext4.
+	if out, rc := g.shRC("i=0; until [ -b /dev/vda ] && grep -qw ext4 /proc/filesystems || [ $i -ge 600 ]; do sleep 0.1; i=$((i+1)); done; " +
+		"mkdir -p /mnt && mount -t ext4 /dev/vda /mnt"); rc != 0 {
+		g.t.Fatalf("mount /dev/vda (%s): status %d: %s\nmodules:\n%s", pcCmdline, rc, out, g.sh("cat /proc/modules; grep -i 'kernel module' /var/lib/initns/log | tail -n 20"))
+	}
+	before := g.sh("cd " + pcRoot + " && echo scratch/: $(ls -A scratch 2>/dev/null)';' rootfs/: $(ls -A rootfs 2>/dev/null)';' instances: $(cat instances 2>/dev/null); cd /")
 	g.sh("B=$(readlink -f /init); { $B init --root " + pcRoot + " --socket " + pcSocket +
-		" --cgroup /sys/fs/cgroup/pc --console /dev/null --hotkey=false </dev/null >/tmp/pc.out 2>&1 & }")
+		" --cgroup /sys/fs/cgroup/pc --console /dev/null --hotkey=false </dev/null >/tmp/pc.out 2>&1 & echo $! >/run/pc.pid; }")
 	if out, rc := g.shRC("i=0; while [ ! -S " + pcSocket + " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -S " + pcSocket); rc != 0 {
 		g.t.Fatalf("the daemon on the disk never listened on %s: %s\n%s", pcSocket, out, g.sh("cat /tmp/pc.out; tail -n 20 "+pcRoot+"/log"))
 	}
+	return strings.TrimSpace(before)
 }
 
 // pcState is what the daemon on the disk shows after it started.
@@ -229,11 +238,12 @@ func (g *guest) pcCheckConsistent(name string) bool {
 func (g *guest) pcCheckComplete(name string, want pcImageFacts) {
 	g.t.Helper()
 	dir := pcRoot + "/rootfs/" + name
-	n := strings.TrimSpace(g.sh("cd " + dir + " && find . | wc -l"))
+	// Subshells: the console's shell must keep its directory and live.
+	n := strings.TrimSpace(g.sh("(cd " + dir + " && find . | wc -l)"))
 	if n != fmt.Sprint(want.entries) {
 		g.t.Errorf("instance %s has %s entries, the image %d", name, n, want.entries)
 	}
-	out, rc := g.shRC("cd " + dir + " && md5sum -c /mnt/expected.md5 >/tmp/md5.out 2>&1; r=$?; grep -v ': OK$' /tmp/md5.out | head -n 5; exit $r")
+	out, rc := g.shRC("(cd " + dir + " && md5sum -c /mnt/expected.md5 >/tmp/md5.out 2>&1; r=$?; grep -v ': OK$' /tmp/md5.out | head -n 5; exit $r)")
 	if rc != 0 {
 		g.t.Errorf("instance %s: files differ from the image (md5sum -c status %d):\n%s", name, rc, out)
 	}
@@ -242,14 +252,42 @@ func (g *guest) pcCheckComplete(name string, want pcImageFacts) {
 // pcBackground starts cmd on the guest shell in the background, between
 // two markers, and waits for the first: it returns when cmd starts and the
 // console offset from which to look for the end marker "@@PCEND<seq>=rc".
-func (g *guest) pcBackground(seq int, cmd string) int {
+// With watch (a shell condition), a second background loop polls it
+// without pause (the guest has one CPU: the daemon still gets its share)
+// and, once it holds, stops the disk's daemon (SIGSTOP, so that the
+// power cut finds the state root as it was then, whatever the latency of
+// the console and the monitor) and prints "@@PCSEEN<seq>" (pcSeen waits
+// for that).
+func (g *guest) pcBackground(seq int, cmd, watch string) int {
 	g.t.Helper()
 	off := g.vm.Console.Offset()
-	fmt.Fprintf(g.vm.Console, "{ echo @@''PCBEGIN%d; %s; echo @@''PCEND%d=$?; } &\n", seq, cmd, seq)
+	line := fmt.Sprintf("{ echo @@''PCBEGIN%d; %s; echo @@''PCEND%d=$?; } &", seq, cmd, seq)
+	if watch != "" {
+		// kill is a builtin: nothing forks between the condition and the
+		// stop.
+		line = fmt.Sprintf("{ p=$(cat /run/pc.pid); until %s; do :; done; kill -STOP $p; echo @@''PCSEEN%d; } & %s", watch, seq, line)
+	}
+	fmt.Fprintf(g.vm.Console, "%s\n", line)
 	if err := g.vm.Console.ExpectFrom(off, fmt.Sprintf("@@PCBEGIN%d\n", seq), 30*time.Second); err != nil {
 		g.t.Fatalf("background %q did not start: %v", cmd, err)
 	}
 	return off
+}
+
+// pcSeen waits until the watch condition of background command seq held
+// (and the daemon was stopped), and reports true, or until the command
+// ended first, and reports false: a short window may pass between two
+// looks of the watching loop.
+func (g *guest) pcSeen(off, seq int, watch string) bool {
+	g.t.Helper()
+	seen := regexp.MustCompile(fmt.Sprintf(`@@PCSEEN%d\n|@@PCEND%d=`, seq, seq))
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if m := seen.FindString(g.vm.Console.Log()[off:]); m != "" {
+			return strings.HasPrefix(m, "@@PCSEEN")
+		}
+	}
+	g.t.Fatalf("%s never held and the command did not end within 60 s", watch)
+	return false
 }
 
 // pcEnded returns the exit status the background command seq reported
@@ -266,7 +304,9 @@ func (g *guest) pcEnded(off, seq int) int {
 
 // pcReset cuts the power: QEMU's system_reset, then waits for the guest to
 // boot again (the shell and PID 1's socket) and brings the disk's daemon up.
-func (g *guest) pcReset() time.Duration {
+// It returns how long that took and what pcUp found before the daemon
+// started.
+func (g *guest) pcReset() (time.Duration, string) {
 	g.t.Helper()
 	start := time.Now()
 	off := g.vm.Console.Offset()
@@ -275,6 +315,6 @@ func (g *guest) pcReset() time.Duration {
 	}
 	g.expect(off, "SeaBIOS", "system_reset did not reset the machine", 60*time.Second)
 	g.waitUp()
-	g.pcUp()
-	return time.Since(start)
+	before := g.pcUp()
+	return time.Since(start), before
 }
