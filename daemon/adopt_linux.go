@@ -52,7 +52,7 @@ func (d *Daemon) adoptOne(name string) error {
 	d.active = b
 	d.mu.Unlock()
 	d.log.Info("adopted", "instance", name, "pid", pid, "frozen", frozen)
-	go d.watchPidfd(b)
+	spawn(d.log, "watch "+name, func() { d.watchPidfd(b) })
 	return nil
 }
 

@@ -52,10 +52,10 @@ func (h consoleHost) ThawFrozen(name string) error {
 func (d *Daemon) startConsole(ctx context.Context) {
 	m := console.New(consoleHost{d}, d.log, console.Config{})
 	d.endShell = m.EndShell
-	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { go m.Chord() }, Log: d.log}
-	go func() {
+	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
+	spawn(d.log, "hotkey", func() {
 		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("hotkey", "err", err)
 		}
-	}()
+	})
 }

@@ -110,7 +110,7 @@ func kind(i store.Instance) string {
 // measure refreshes an instance's disk use for ls in the background:
 // walking a tree is too slow for ls itself.
 func (d *Daemon) measure(name string) {
-	go func() {
+	spawn(d.log, "disk use of "+name, func() {
 		n, err := d.store.DiskUse(name)
 		if err != nil {
 			return
@@ -118,7 +118,7 @@ func (d *Daemon) measure(name string) {
 		d.mu.Lock()
 		d.disk[name] = n
 		d.mu.Unlock()
-	}()
+	})
 }
 
 // measureAll measures every instance once, at start, one after another.

@@ -67,7 +67,7 @@ func (d *Daemon) start(name string) error {
 	d.active = b
 	d.mu.Unlock()
 	d.log.Info("state", "instance", name, "state", Running, "pid", proc.Pid)
-	go d.watch(b, proc.Exit)
+	spawn(d.log, "watch "+name, func() { d.watch(b, proc.Exit) })
 	return nil
 }
 

@@ -48,7 +48,7 @@ func Main(args []string) int {
 	if isPID1 {
 		// Beside the daemon's start, into its log, not the console: the
 		// keyboard's driver among them (the hotkey waits for the device).
-		go pid1.LoadModules(log, boot)
+		spawn(log, "kernel modules", func() { pid1.LoadModules(log, boot) })
 	}
 	d, err := newDaemon(cfg, log, isPID1)
 	if err != nil {
@@ -62,17 +62,17 @@ func Main(args []string) int {
 		return fatal(isPID1, err)
 	}
 	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", isPID1)
-	go d.serve(l)
-	go d.measureAll()
+	spawn(log, "accept", func() { d.serve(l) })
+	spawn(log, "disk use", d.measureAll)
 	if isPID1 {
-		go d.bootDefault(boot.Get("run"))
+		spawn(log, "boot the default instance", func() { d.bootDefault(boot.Get("run")) })
 	}
 	ctx, stopShell := context.WithCancel(context.Background())
 	if cfg.Hotkey {
 		d.startConsole(ctx)
 	}
 	if boot.Shell != "" {
-		go pid1.KeepShell(ctx, boot.Shell, log)
+		spawn(log, "serial shell", func() { pid1.KeepShell(ctx, boot.Shell, log) })
 	}
 	how := d.wait(sig)
 	stopShell()
@@ -182,9 +182,9 @@ func (d *Daemon) wait(sig <-chan os.Signal) string {
 			d.log.Info("signal", "signal", s)
 			switch s {
 			case unix.SIGINT, unix.SIGTERM:
-				go d.powerDown("reboot")
+				spawn(d.log, "reboot", func() { d.powerDown("reboot") })
 			case unix.SIGUSR2, unix.SIGPWR:
-				go d.powerDown("poweroff")
+				spawn(d.log, "poweroff", func() { d.powerDown("poweroff") })
 			}
 		}
 	}

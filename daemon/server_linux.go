@@ -93,7 +93,7 @@ func (d *Daemon) serve(l *net.UnixListener) {
 			time.Sleep(10 * time.Millisecond) // EMFILE: let descriptors free up
 			continue
 		}
-		go d.conn(c)
+		spawn(d.log, "connection", func() { d.conn(c) })
 	}
 }
 

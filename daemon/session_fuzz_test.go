@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"initns/daemon/api"
 )
@@ -83,4 +84,25 @@ func TestSessionAnswers(t *testing.T) {
 	if out.String() != want {
 		t.Fatalf("answers %q, want %q", out.String(), want)
 	}
+}
+
+func TestSpawnRecoversPanics(t *testing.T) {
+	logged := make(chan string, 1)
+	spawn(slog.New(slog.NewTextHandler(chanWriter(logged), nil)), "test", func() { panic("boom") })
+	select {
+	case line := <-logged:
+		if !strings.Contains(line, "panic recovered") || !strings.Contains(line, "boom") {
+			t.Fatalf("log: %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panic was not logged")
+	}
+}
+
+// chanWriter sends each write to a channel.
+type chanWriter chan string
+
+func (c chanWriter) Write(p []byte) (int, error) {
+	c <- string(p)
+	return len(p), nil
 }
