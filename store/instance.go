@@ -49,13 +49,7 @@ func notExistInstance(name string) error {
 // cancellation of ctx or crash, neither a root filesystem nor a registry
 // line is left. When New returns nil the instance is durable.
 func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
-	if err := ValidInstanceName(name); err != nil {
-		return err
-	}
-	if err := ValidImageName(image); err != nil {
-		return err
-	}
-	if err := s.reserve(name, true); err != nil {
+	if err := s.reserveNew(name, image); err != nil {
 		return err
 	}
 	defer s.release(name)
@@ -211,6 +205,18 @@ func (s *Store) reserve(name string, create bool) error {
 	}
 	s.busy[name] = true
 	return nil
+}
+
+// reserveNew checks the names of a new instance and its image and
+// reserves the instance's name, as New and NewOverlay begin.
+func (s *Store) reserveNew(name, image string) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	if err := ValidImageName(image); err != nil {
+		return err
+	}
+	return s.reserve(name, true)
 }
 
 func (s *Store) release(name string) {

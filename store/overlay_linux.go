@@ -48,13 +48,7 @@ const overlayOptions = "index=off,xino=off,redirect_dir=off,metacopy=off"
 // those of New: ErrExist, ErrNotExist, ErrBadImage; on failure or crash
 // nothing is left and the registry is unchanged.
 func (s *Store) NewOverlay(ctx context.Context, name, image string, p Progress) error {
-	if err := ValidInstanceName(name); err != nil {
-		return err
-	}
-	if err := ValidImageName(image); err != nil {
-		return err
-	}
-	if err := s.reserve(name, true); err != nil {
+	if err := s.reserveNew(name, image); err != nil {
 		return err
 	}
 	defer s.release(name)
