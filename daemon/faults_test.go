@@ -54,11 +54,7 @@ func TestInitExitingAtOnce(t *testing.T) {
 	os.Chmod(filepath.Join(e.rootfs("brief"), "sbin/init"), 0o755)
 	for i := 0; i < 3; i++ {
 		e.ok("run", "brief")
-		e.waitFor("init to exit", func() bool { return e.state("brief").State == "stopped" })
-		if st := e.state("brief"); st.Ended != "exited 7" {
-			t.Fatalf("ended %q", st.Ended)
-		}
-		e.groupGone("brief")
+		e.waitEnded("brief", "exited 7")
 	}
 	e.refused(1, "not running", "stop", "brief")
 }
@@ -102,8 +98,7 @@ func TestUnkillableInstance(t *testing.T) {
 	}
 	e.ok("ls") // still serving
 	must(t, os.WriteFile(filepath.Join(v1, "freezer.state"), []byte("THAWED"), 0))
-	e.waitFor("the released init to die", func() bool { return e.state("box").State == "stopped" })
-	e.groupGone("box")
+	e.waitEnded("box", "")
 }
 
 func must(t *testing.T, err error) {

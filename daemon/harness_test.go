@@ -369,3 +369,14 @@ func startBox(t *testing.T) *env {
 	e.waitReport("box")
 	return e
 }
+
+// waitEnded waits for an instance to stop by itself, then asserts how ls
+// says it ended and that its cgroup is gone.
+func (e *env) waitEnded(name, ended string) {
+	e.t.Helper()
+	e.waitFor(name+" to stop", func() bool { return e.state(name).State == "stopped" })
+	if st := e.state(name); ended != "" && st.Ended != ended {
+		e.t.Fatalf("ls says %s ended %q, want %q", name, st.Ended, ended)
+	}
+	e.groupGone(name)
+}

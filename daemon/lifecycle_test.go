@@ -133,21 +133,13 @@ func TestInstanceRebootAndPoweroff(t *testing.T) {
 		t.Fatalf("after reboot: %+v (first pid %d)", st, first)
 	}
 	e.ctl("box", "poweroff")
-	e.waitFor("poweroff", func() bool { return e.state("box").State == "stopped" })
-	if st := e.state("box"); st.Ended != "powered off" {
-		t.Fatalf("after poweroff: %+v", st)
-	}
-	e.groupGone("box")
+	e.waitEnded("box", "powered off")
 }
 
 func TestInitExitsOnItsOwn(t *testing.T) {
 	e := startBox(t)
 	e.ctl("box", "exit 3")
-	e.waitFor("init to exit", func() bool { return e.state("box").State == "stopped" })
-	if st := e.state("box"); st.Ended != "exited 3" {
-		t.Fatalf("ls says %+v, want ended by exit 3", st)
-	}
-	e.groupGone("box")
+	e.waitEnded("box", "exited 3")
 }
 
 func TestRunWithoutInitFails(t *testing.T) {
@@ -212,8 +204,7 @@ func TestAdoptionAfterDaemonRestart(t *testing.T) {
 	e.waitReport("box")
 	restart()
 	e.ctl("box", "exit 0")
-	e.waitFor("the adopted init's exit", func() bool { return e.state("box").State == "stopped" })
-	e.groupGone("box")
+	e.waitEnded("box", "exited (adopted: status unknown)")
 }
 
 func TestExec(t *testing.T) {

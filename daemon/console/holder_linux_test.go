@@ -80,10 +80,7 @@ func TestSwitchBeforeFreezeWhenHeld(t *testing.T) {
 	startHolder(t, home, false)
 	m.Chord()
 	pid := assertOpen(t, m)
-	h.mu.Lock()
-	frontAt := h.frontAt
-	h.mu.Unlock()
-	if frontAt != shellVT {
+	if frontAt := h.front(); frontAt != shellVT {
 		t.Errorf("VT in front during the freeze = %d, want %d (switched first)", frontAt, shellVT)
 	}
 	m.EndShell()

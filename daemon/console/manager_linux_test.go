@@ -42,6 +42,13 @@ func TestMain(m *testing.M) {
 
 // fakeHost records the Manager's calls. FreezeRunning reports name as
 // frozen, or stuck, and waits for release first if it is not nil.
+// front returns the VT that was in front when FreezeRunning was called.
+func (h *fakeHost) front() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.frontAt
+}
+
 type fakeHost struct {
 	name    string
 	stuck   []string
@@ -532,10 +539,7 @@ func TestFreezeBeforeSwitch(t *testing.T) {
 	m, home := newManager(t, h, Config{})
 	m.Chord()
 	pid := assertOpen(t, m)
-	h.mu.Lock()
-	frontAt := h.frontAt
-	h.mu.Unlock()
-	if frontAt != home {
+	if frontAt := h.front(); frontAt != home {
 		t.Errorf("VT in front during the freeze = %d, want %d", frontAt, home)
 	}
 	m.EndShell()
