@@ -17,7 +17,7 @@ const MaxLine = 4096
 
 // Request is one client-mode request.
 type Request struct {
-	Cmd     string        `json:"cmd"`               // the command: new, rm, run, stop, ls, seed, commit, reboot, poweroff, version, help
+	Cmd     string        `json:"cmd"`               // the command: a verb of the compatibility mode (see help), e.g. new, run, stop, exec, ls
 	Args    []string      `json:"args,omitempty"`    // its positional arguments
 	Kill    bool          `json:"kill,omitempty"`    // stop: kill at once
 	Timeout time.Duration `json:"timeout,omitempty"` // stop: graceful timeout (0: the daemon's default)
