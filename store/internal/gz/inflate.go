@@ -406,6 +406,15 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		if e&fLiteral != 0 {
 			out[op] = byte(e >> 16)
 			op++
+			// Literals come in runs: a second one needs no refill
+			// (33 bits are left) and no subtable (a literal entry is
+			// not a subtable pointer).
+			if e = lt[bb&(1<<litlenBits-1)]; e&fLiteral != 0 {
+				bb >>= e & 63
+				nb -= uint(e & 0xff)
+				out[op] = byte(e >> 16)
+				op++
+			}
 			continue
 		}
 		if e&(fEOB|fInvalid) != 0 {
@@ -440,7 +449,14 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 			err = errFarBack
 			break
 		}
-		copyMatch(out, op, dist, length)
+		if dist >= 8 && length <= 16 {
+			// The most common match, inline: two words.
+			o, s := out[op:op+16], out[op-dist:op-dist+16]
+			binary.LittleEndian.PutUint64(o, binary.LittleEndian.Uint64(s))
+			binary.LittleEndian.PutUint64(o[8:], binary.LittleEndian.Uint64(s[8:]))
+		} else {
+			copyMatch(out, op, dist, length)
+		}
 		op += length
 	}
 	f.bb, f.nb, f.ip, f.op = bb, nb, ip, op
@@ -461,8 +477,13 @@ var (
 func copyMatch(out []byte, op, dist, length int) {
 	src := op - dist
 	switch {
+	case dist >= length && length > 32:
+		copy(out[op:op+length], out[src:src+length]) // memmove: wide and fast
 	case dist >= 8:
-		for k := 0; k < length; k += 8 {
+		// Most matches are short: two words cover them.
+		binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
+		binary.LittleEndian.PutUint64(out[op+8:], binary.LittleEndian.Uint64(out[src+8:]))
+		for k := 16; k < length; k += 8 {
 			binary.LittleEndian.PutUint64(out[op+k:], binary.LittleEndian.Uint64(out[src+k:]))
 		}
 	case dist == 1:
