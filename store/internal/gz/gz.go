@@ -43,7 +43,8 @@ var (
 type Reader struct {
 	full chan block
 	free chan []byte
-	done chan struct{}
+	done chan struct{} // closed by Close
+	gone chan struct{} // closed when the decoder has returned
 	once sync.Once
 
 	cur []byte // data not yet read
@@ -65,7 +66,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err := f.header(); err != nil {
 		return nil, err
 	}
-	z := &Reader{full: make(chan block, buffers), free: make(chan []byte, buffers), done: make(chan struct{})}
+	z := &Reader{full: make(chan block, buffers), free: make(chan []byte, buffers), done: make(chan struct{}),
+		gone: make(chan struct{})}
 	for range buffers - 1 {
 		z.free <- make([]byte, bufSize+outSlack)
 	}
@@ -94,9 +96,11 @@ func (z *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the decoder. It does not close the underlying reader.
+// Close stops the decoder and waits for it, so that the underlying reader
+// is not read once Close returns. It does not close that reader.
 func (z *Reader) Close() error {
 	z.once.Do(func() { close(z.done) })
+	<-z.gone
 	z.cur, z.err = nil, ErrClosed
 	return nil
 }
@@ -124,6 +128,7 @@ func (z *Reader) handOver(full, data []byte) ([]byte, error) {
 // decode runs in its own goroutine until the stream ends, fails, or the
 // Reader is closed.
 func (z *Reader) decode(f *inflater) {
+	defer close(z.gone)
 	err := members(f)
 	if err == ErrClosed {
 		return
