@@ -1,7 +1,7 @@
 // Package gz owns the store's gzip decoder: it reads gzip streams (RFC 1952
 // members of RFC 1951 DEFLATE data, concatenated members included) and
 // decodes them in a goroutine of their own, ahead of the reader, into a few
-// large buffers.
+// large buffers (store/internal/ahead).
 //
 // It exists for speed. Extracting a .tar.gz image waits on inflation, which
 // cannot be split across cores for an ordinary (single-member) gzip file, and
@@ -22,7 +22,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"sync"
+
+	"initns/store/internal/ahead"
 )
 
 const (
@@ -36,117 +37,36 @@ var (
 	// ErrChecksum is returned when a member's CRC-32 or size is wrong.
 	ErrChecksum = errors.New("gzip: checksum error")
 	// ErrClosed is returned by Read after Close.
-	ErrClosed = errors.New("gzip: reader closed")
+	ErrClosed = ahead.ErrClosed
 )
 
-// Reader decompresses a gzip stream.
-type Reader struct {
-	full chan block
-	free chan []byte
-	done chan struct{} // closed by Close
-	gone chan struct{} // closed when the decoder has returned
-	once sync.Once
+// Reader decompresses a gzip stream; Close stops its decoder.
+type Reader = ahead.Reader
 
-	cur []byte // data not yet read
-	buf []byte // the buffer cur is in, to give back
-	err error  // returned once cur is read
-}
-
-type block struct {
-	buf  []byte
-	data []byte
-	err  error
-}
-
-// NewReader reads the first member header from r and starts decoding. The
-// caller must Close the Reader to stop the decoder if it does not read to
-// the end.
+// NewReader reads the first member header from r and starts decoding in a
+// goroutine. The caller must Close the Reader, which waits for the decoder
+// to stop reading r. Read's error after the last byte is io.EOF, or what
+// was wrong with the stream.
 func NewReader(r io.Reader) (*Reader, error) {
 	f := &inflater{r: r, in: make([]byte, 0, inSize), bufSize: bufSize}
 	if err := f.header(); err != nil {
 		return nil, err
 	}
-	z := &Reader{full: make(chan block, buffers), free: make(chan []byte, buffers), done: make(chan struct{}),
-		gone: make(chan struct{})}
-	for range buffers - 1 {
-		z.free <- make([]byte, bufSize+outSlack)
-	}
-	f.out = make([]byte, bufSize+outSlack)
-	f.next = z.handOver
-	go z.decode(f)
-	return z, nil
-}
-
-// Read reads decompressed data. Its error after the last byte is io.EOF,
-// or what was wrong with the stream.
-func (z *Reader) Read(p []byte) (int, error) {
-	for len(z.cur) == 0 {
-		if z.err != nil {
-			return 0, z.err
+	return ahead.New(buffers, bufSize+outSlack, func(buf []byte, send ahead.Send) error {
+		f.out, f.next = buf, send
+		err := members(f)
+		if err == ErrClosed {
+			return err
 		}
-		if z.buf != nil {
-			z.free <- z.buf
-			z.buf = nil
+		if _, serr := send(f.out, f.out[f.start:f.op]); serr != nil {
+			return serr
 		}
-		b := <-z.full
-		z.cur, z.buf, z.err = b.data, b.buf, b.err
-	}
-	n := copy(p, z.cur)
-	z.cur = z.cur[n:]
-	return n, nil
+		return err
+	}), nil
 }
 
-// Close stops the decoder and waits for it, so that the underlying reader
-// is not read once Close returns. It does not close that reader.
-func (z *Reader) Close() error {
-	z.once.Do(func() { close(z.done) })
-	<-z.gone
-	z.cur, z.err = nil, ErrClosed
-	return nil
-}
-
-// handOver passes full's data to the reader and returns a buffer to go on
-// in: a free one, or full itself when it held nothing new.
-func (z *Reader) handOver(full, data []byte) ([]byte, error) {
-	if len(data) == 0 {
-		return full, nil
-	}
-	var nb []byte
-	select {
-	case nb = <-z.free:
-	case <-z.done:
-		return nil, ErrClosed
-	}
-	select {
-	case z.full <- block{buf: full, data: data}:
-	case <-z.done:
-		return nil, ErrClosed
-	}
-	return nb, nil
-}
-
-// decode runs in its own goroutine until the stream ends, fails, or the
-// Reader is closed.
-func (z *Reader) decode(f *inflater) {
-	defer close(z.gone)
-	err := members(f)
-	if err == ErrClosed {
-		return
-	}
-	select {
-	case z.full <- block{buf: f.out, data: f.out[f.start:f.op], err: err}:
-	case <-z.done:
-	}
-}
-
-// members decodes members until the input ends. A panic is a bug, but the
-// decoder runs inside the daemon: it becomes an error.
-func members(f *inflater) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("gzip: decoder failed at byte %d: %v", f.offset(), p)
-		}
-	}()
+// members decodes members until the input ends.
+func members(f *inflater) error {
 	for {
 		if err := f.member(); err != nil {
 			return err

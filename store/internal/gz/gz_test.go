@@ -287,7 +287,7 @@ func BenchmarkDecode(b *testing.B) {
 		z = gzipWith(b, append(samples()["mixed"], samples()["text"]...), 6)
 	}
 	size := int(binary.LittleEndian.Uint32(z[len(z)-4:])) // ISIZE: images here are under 4 GiB
-	decodeTime(b, z, size, true) // warm up: page in the image, settle the clock
+	decodeTime(b, z, size, true)                          // warm up: page in the image, settle the clock
 	var mine, theirs time.Duration
 	for b.Loop() {
 		for range 3 { // make bench runs one iteration

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"initns/store/internal/ahead"
 )
 
 const (
@@ -57,7 +59,7 @@ type inflater struct {
 
 	bufSize int
 	// next hands over out[start:op] and returns a buffer to continue in.
-	next func(full []byte, data []byte) ([]byte, error)
+	next ahead.Send
 
 	litlen  [litlenTableSize]uint32
 	dist    [distTableSize]uint32
