@@ -120,7 +120,8 @@ func decompressor(br *bufio.Reader) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: xz: %v", ErrBadImage, err)
 		}
-		return xr, func() {}, nil
+		ar := ahead.New(4, 1<<20, ahead.Fill(xr))
+		return ar, func() { ar.Close() }, nil
 	}
 	return br, func() {}, nil
 }
