@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -101,6 +102,26 @@ func TestMatchesCompressGzip(t *testing.T) {
 					t.Fatalf("decoded %d bytes, want %d (first difference at %d)", len(got), len(data), firstDiff(got, data))
 				}
 			})
+		}
+	}
+}
+
+// TestMatchesGNUGzip decodes what gzip(1) makes of a binary (this test's
+// executable) at its fastest and best levels: zlib's block and code choices,
+// and binary data's statistics, unlike the text and runs above.
+func TestMatchesGNUGzip(t *testing.T) {
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []string{"-1", "-9"} {
+		z, err := exec.Command("gzip", "-c", level, os.Args[0]).Output()
+		if err != nil {
+			t.Fatalf("gzip %s: %v", level, err)
+		}
+		got, err := gunzip(t, bytes.NewReader(z))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("gzip %s: %v, %d bytes, want %d (first difference at %d)", level, err, len(got), len(data), firstDiff(got, data))
 		}
 	}
 }
