@@ -78,10 +78,7 @@ func TestSeedRefuses(t *testing.T) {
 // TestCommit: an instance committed to an image and extracted again is the
 // same tree; Remove waits for the commit (ErrBusy).
 func TestCommit(t *testing.T) {
-	d := t.TempDir()
-	src := filepath.Join(d, "src")
-	os.Mkdir(src, 0o755)
-	makeRichTree(t, src)
+	d, src := richSource(t)
 	s, err := Open(filepath.Join(d, "state"))
 	if err != nil {
 		t.Fatal(err)

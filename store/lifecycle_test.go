@@ -13,10 +13,8 @@ import (
 // (owners, modes, times, xattrs, capabilities, ACLs, hard links, devices,
 // FIFOs, long names, sparse files).
 func TestCopyTreeFaithful(t *testing.T) {
-	d := t.TempDir()
-	src, dst := filepath.Join(d, "src"), filepath.Join(d, "dst")
-	os.Mkdir(src, 0o755)
-	makeRichTree(t, src)
+	d, src := richSource(t)
+	dst := filepath.Join(d, "dst")
 	if err := copyTree(src, dst); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +39,9 @@ func readFile(t *testing.T, p string) string {
 	return string(data)
 }
 
-func TestResetBoth(t *testing.T) {
+// plainAndOverlay returns a store holding "plain", a plain instance, and
+// "ov", an overlay one, both of base.tar.
+func plainAndOverlay(t *testing.T) (*Store, context.Context) {
 	s := newOverlayStore(t)
 	ctx := context.Background()
 	if err := s.New(ctx, "plain", "base.tar", nil); err != nil {
@@ -50,6 +50,11 @@ func TestResetBoth(t *testing.T) {
 	if err := s.NewOverlay(ctx, "ov", "base.tar", nil); err != nil {
 		t.Fatal(err)
 	}
+	return s, ctx
+}
+
+func TestResetBoth(t *testing.T) {
+	s, ctx := plainAndOverlay(t)
 	for _, n := range []string{"plain", "ov"} {
 		root := s.RootfsPath(n)
 		writeFile(t, filepath.Join(root, "etc/hostname"), "dirty\n")
@@ -90,14 +95,7 @@ func TestResetBoth(t *testing.T) {
 }
 
 func TestCloneBoth(t *testing.T) {
-	s := newOverlayStore(t)
-	ctx := context.Background()
-	if err := s.New(ctx, "plain", "base.tar", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.NewOverlay(ctx, "ov", "base.tar", nil); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx := plainAndOverlay(t)
 	for _, n := range []string{"plain", "ov"} {
 		writeFile(t, filepath.Join(s.RootfsPath(n), "etc/hostname"), n+"\n")
 		os.Remove(filepath.Join(s.RootfsPath(n), "bin/sh"))
@@ -274,10 +272,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestDiskUse(t *testing.T) {
-	s := newOverlayStore(t)
-	ctx := context.Background()
-	s.New(ctx, "plain", "base.tar", nil)
-	s.NewOverlay(ctx, "ov", "base.tar", nil)
+	s, _ := plainAndOverlay(t)
 	before, err := s.DiskUse("ov")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,18 @@ var longPath = strings.Repeat("d", 100) + "/" + strings.Repeat("e", 100) + "/" +
 
 // makeRichTree builds a tree holding every kind of entry and metadata SPEC
 // §5 requires extraction to restore.
+// richSource makes a temporary folder holding src/, a tree made by
+// makeRichTree, and returns both paths.
+func richSource(t testing.TB) (dir, src string) {
+	dir = t.TempDir()
+	src = filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	makeRichTree(t, src)
+	return dir, src
+}
+
 func makeRichTree(t testing.TB, dir string) {
 	t.Helper()
 	script := `set -e
@@ -97,10 +109,7 @@ func checkCapsAndACLs(t testing.TB, root string) {
 // TestGNUTarToInitns: images written by GNU tar restore with initns with
 // the same metadata, in every compression.
 func TestGNUTarToInitns(t *testing.T) {
-	d := t.TempDir()
-	src := filepath.Join(d, "src")
-	os.Mkdir(src, 0o755)
-	makeRichTree(t, src)
+	d, src := richSource(t)
 	for _, suffix := range []string{".tar", ".tar.gz", ".tar.zst", ".tar.xz"} {
 		t.Run(suffix, func(t *testing.T) {
 			img := filepath.Join(d, "gnu"+suffix)
@@ -120,10 +129,7 @@ func TestGNUTarToInitns(t *testing.T) {
 // TestInitnsToGNUTar: images written by Seed restore with GNU tar (and with
 // initns) with the same metadata, in every format Seed writes.
 func TestInitnsToGNUTar(t *testing.T) {
-	d := t.TempDir()
-	src := filepath.Join(d, "src")
-	os.Mkdir(src, 0o755)
-	makeRichTree(t, src)
+	d, src := richSource(t)
 	s, err := Open(filepath.Join(d, "state"))
 	if err != nil {
 		t.Fatal(err)
