@@ -151,7 +151,7 @@ func (f *inflater) header() error {
 			return err
 		}
 		if binary.LittleEndian.Uint16(c[:]) != want {
-			return fmt.Errorf("gzip: header checksum error")
+			return errors.New("gzip: header checksum error")
 		}
 	}
 	return nil
@@ -159,11 +159,8 @@ func (f *inflater) header() error {
 
 // trailer checks a member's CRC-32 and size.
 func (f *inflater) trailer() error {
-	if err := f.align(); err != nil {
-		return err
-	}
 	var t [8]byte
-	if err := f.read(t[:]); err != nil {
+	if err := f.readAligned(t[:]); err != nil {
 		return err
 	}
 	if binary.LittleEndian.Uint32(t[0:]) != f.crc || binary.LittleEndian.Uint32(t[4:]) != f.size {

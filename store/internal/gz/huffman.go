@@ -118,6 +118,7 @@ func build(table []uint32, lens []uint8, mainBits uint, entries []uint32) error 
 		count[l]++
 		maxLen = max(maxLen, int(l))
 	}
+	used := len(lens) - count[0]
 	count[0] = 0
 	left := 1
 	for l := 1; l <= maxCodeLen; l++ {
@@ -126,7 +127,6 @@ func build(table []uint32, lens []uint8, mainBits uint, entries []uint32) error 
 			return errBadCode // over-subscribed
 		}
 	}
-	used := len(lens) - countZero(lens)
 	mainSize := 1 << mainBits
 	if left > 0 {
 		if used > 1 || (used == 1 && count[1] != 1) {
@@ -198,16 +198,6 @@ func build(table []uint32, lens []uint8, mainBits uint, entries []uint32) error 
 		code <<= 1
 	}
 	return nil
-}
-
-func countZero(lens []uint8) int {
-	n := 0
-	for _, l := range lens {
-		if l == 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // reverse returns the n low bits of code in reverse order.

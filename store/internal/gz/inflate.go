@@ -2,7 +2,6 @@ package gz
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -28,7 +27,8 @@ func (e *CorruptError) Error() string {
 }
 
 // inflater decodes DEFLATE blocks from its input into output buffers of
-// bufSize bytes (plus the history and slack), handing each full one to emit.
+// bufSize bytes (plus slack), handing each full one over through next and
+// going on in the next buffer from a copy of the last 32 KiB of history.
 //
 // Bits are read from a 64-bit buffer (bb) refilled eight bytes at a time in
 // the fast loop; the bits above nb are the true next bits of the input (the
@@ -169,6 +169,14 @@ func (f *inflater) byte() (byte, error) {
 	return b, nil
 }
 
+// readAligned skips to the next byte boundary and fills p from there.
+func (f *inflater) readAligned(p []byte) error {
+	if err := f.align(); err != nil {
+		return err
+	}
+	return f.read(p)
+}
+
 // read fills p with the next bytes (after align).
 func (f *inflater) read(p []byte) error {
 	for i := range p {
@@ -237,20 +245,9 @@ func (f *inflater) flush() error {
 	return nil
 }
 
-// room makes sure n bytes of output fit before the buffer's end.
-func (f *inflater) room(n int) error {
-	if f.op+n > f.bufSize {
-		return f.flush()
-	}
-	return nil
-}
-
 func (f *inflater) stored() error {
-	if err := f.align(); err != nil {
-		return err
-	}
 	var h [4]byte
-	if err := f.read(h[:]); err != nil {
+	if err := f.readAligned(h[:]); err != nil {
 		return err
 	}
 	n := int(binary.LittleEndian.Uint16(h[0:]))
@@ -299,12 +296,10 @@ func (f *inflater) dynamicTables() error {
 	lens := f.lens[:nlit+ndist]
 	for i := 0; i < len(lens); {
 		f.fill(precodeBits + 7)
-		e := f.precode[f.bb&(1<<precodeBits-1)]
+		e := f.symbol(f.precode[:], precodeBits)
 		if e&fInvalid != 0 {
 			return f.corrupt("invalid code length")
 		}
-		f.bb >>= e & 0xff
-		f.nb -= uint(e & 0xff)
 		if f.overrun() {
 			return f.truncated()
 		}
@@ -387,8 +382,7 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 	out, op := f.out, f.op
 	base := f.base
 	inLimit, outLimit := len(in)-8, f.bufSize-maxMatch
-	done := false
-	var err error
+	done, bad := false, ""
 	for ip <= inLimit && op <= outLimit {
 		// At least 48 bits: a literal/length code (15), its extra
 		// bits (5), a distance code (15) and its extra bits (13).
@@ -421,7 +415,7 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		}
 		if e&(fEOB|fInvalid) != 0 {
 			if e&fInvalid != 0 {
-				err = errInvalidLitlen
+				bad = badLitlen
 			}
 			done = true
 			break
@@ -440,7 +434,7 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		bb >>= d & 63
 		nb -= uint(d & 0xff)
 		if d&fInvalid != 0 {
-			err = errInvalidDist
+			bad = badDist
 			break
 		}
 		x = d >> 8 & 15
@@ -448,7 +442,7 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		bb >>= x
 		nb -= uint(x)
 		if dist > op-base {
-			err = errFarBack
+			bad = farBack
 			break
 		}
 		if dist >= 8 && length <= 16 {
@@ -462,16 +456,17 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		op += length
 	}
 	f.bb, f.nb, f.ip, f.op = bb, nb, ip, op
-	if err != nil {
-		return true, f.corrupt(err.Error())
+	if bad != "" {
+		return true, f.corrupt(bad)
 	}
 	return done, nil
 }
 
-var (
-	errInvalidLitlen = errors.New("invalid literal/length code")
-	errInvalidDist   = errors.New("invalid distance code")
-	errFarBack       = errors.New("distance too far back")
+// What a CorruptError says of a bad code in a block.
+const (
+	badLitlen = "invalid literal/length code"
+	badDist   = "invalid distance code"
+	farBack   = "distance too far back"
 )
 
 // copyMatch copies length bytes from dist bytes back to out[op:]; it may
@@ -504,54 +499,58 @@ func copyMatch(out []byte, op, dist, length int) {
 // refills. It reports whether it was the block's end.
 func (f *inflater) slow(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) (bool, error) {
 	f.fill(48)
-	e := lt[f.bb&(1<<litlenBits-1)]
-	if e&fSubtable != 0 {
-		f.bb >>= litlenBits
-		f.nb -= litlenBits
-		e = lt[(e>>16+uint32(f.bb)&(1<<(e>>8&15)-1))&(litlenTableSize-1)]
-	}
-	f.bb >>= e & 63
-	f.nb -= uint(e & 0xff)
+	e := f.symbol(lt[:], litlenBits)
 	if f.overrun() {
 		return true, f.truncated()
 	}
-	if e&fLiteral != 0 {
+	switch {
+	case e&fLiteral != 0:
 		f.out[f.op] = byte(e >> 16)
 		f.op++
 		return false, nil
-	}
-	if e&fInvalid != 0 {
-		return true, f.corrupt(errInvalidLitlen.Error())
-	}
-	if e&fEOB != 0 {
+	case e&fInvalid != 0:
+		return true, f.corrupt(badLitlen)
+	case e&fEOB != 0:
 		return true, nil
 	}
-	x := e >> 8 & 15
-	length := int(e>>16) + int(f.bb&(1<<x-1))
-	f.bb >>= x
-	f.nb -= uint(x)
-	d := dt[f.bb&(1<<distBits-1)]
-	if d&fSubtable != 0 {
-		f.bb >>= distBits
-		f.nb -= distBits
-		d = dt[(d>>16+uint32(f.bb)&(1<<(d>>8&15)-1))&(distTableSize-1)]
-	}
-	f.bb >>= d & 63
-	f.nb -= uint(d & 0xff)
+	length := f.value(e)
+	d := f.symbol(dt[:], distBits)
 	if d&fInvalid != 0 {
-		return true, f.corrupt(errInvalidDist.Error())
+		return true, f.corrupt(badDist)
 	}
-	x = d >> 8 & 15
-	dist := int(d>>16) + int(f.bb&(1<<x-1))
-	f.bb >>= x
-	f.nb -= uint(x)
+	dist := f.value(d)
 	if f.overrun() {
 		return true, f.truncated()
 	}
 	if dist > f.op-f.base {
-		return true, f.corrupt(errFarBack.Error())
+		return true, f.corrupt(farBack)
 	}
 	copyMatch(f.out, f.op, dist, length)
 	f.op += length
 	return false, nil
+}
+
+// symbol decodes the entry of the next code of table (whose main table
+// has mainBits index bits) and consumes the code; the bits must be there.
+// The fast loop has the same steps written out.
+func (f *inflater) symbol(table []uint32, mainBits uint) uint32 {
+	e := table[f.bb&(1<<mainBits-1)]
+	if e&fSubtable != 0 {
+		f.bb >>= mainBits
+		f.nb -= mainBits
+		e = table[e>>16+uint32(f.bb)&(1<<(e>>8&15)-1)]
+	}
+	f.bb >>= e & 63
+	f.nb -= uint(e & 0xff)
+	return e
+}
+
+// value consumes the extra bits of a length or distance entry and returns
+// the length or distance.
+func (f *inflater) value(e uint32) int {
+	x := e >> 8 & 15
+	v := int(e>>16) + int(f.bb&(1<<x-1))
+	f.bb >>= x
+	f.nb -= uint(x)
+	return v
 }
