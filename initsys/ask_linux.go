@@ -1,0 +1,145 @@
+package initsys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Target is a running instance's init: its host pid and a pidfd of it,
+// which a recycled pid can never alias.
+type Target struct {
+	Pid   int
+	PidFD int // -1: signal by pid
+	// Root is the init's root directory as the init sees it; empty means
+	// /proc/PID/root.
+	Root string
+}
+
+// Ask sends the request to the running init. Files it writes (sysvinit's
+// FIFO, runit's stopit) are opened inside the instance's root and mounts,
+// through /proc/PID/root, so a symlink there never leads onto the host.
+func Ask(t Target, r Request) error {
+	switch {
+	case r.Runlevel != 0:
+		return t.initctl(r.Runlevel)
+	case r.Runit:
+		if err := t.runitFiles(r); err != nil {
+			return err
+		}
+	}
+	return t.signal(r.Signal)
+}
+
+func (t Target) signal(sig syscall.Signal) error {
+	if t.PidFD >= 0 {
+		return unix.PidfdSendSignal(t.PidFD, sig, nil, 0)
+	}
+	return unix.Kill(t.Pid, sig)
+}
+
+// root opens the init's root directory as the init sees it.
+func (t Target) root() (int, error) {
+	dir := t.Root
+	if dir == "" {
+		dir = "/proc/" + strconv.Itoa(t.Pid) + "/root"
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open the root of the instance's init (%s): %w", dir, err)
+	}
+	// The pid was read before the open: make sure it is still our init.
+	if t.PidFD >= 0 {
+		if err := unix.PidfdSendSignal(t.PidFD, 0, nil, 0); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("the instance's init is gone: %w", err)
+		}
+	}
+	return fd, nil
+}
+
+// ErrNoInitctl means sysvinit's control FIFO was not there or nobody read
+// it: the init is not sysvinit after all, or not yet listening.
+var ErrNoInitctl = errors.New("no sysvinit control FIFO to write to")
+
+// initctl writes a runlevel change to /run/initctl (or the older
+// /dev/initctl), as telinit does.
+func (t Target) initctl(runlevel byte) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	var errs []error
+	for _, p := range []string{"/run/initctl", "/dev/initctl"} {
+		// O_NONBLOCK: opening a FIFO without a reader fails (ENXIO)
+		// instead of waiting for one that may never come.
+		f, err := OpenInRoot(root, p, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = writeFIFO(f, InitctlRequest(runlevel))
+		f.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("%w: %w", ErrNoInitctl, errors.Join(errs...))
+}
+
+func writeFIFO(f *os.File, req []byte) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode().Type() != os.ModeNamedPipe {
+		return fmt.Errorf("%s is not a FIFO", f.Name())
+	}
+	// 384 bytes is below PIPE_BUF: the write is atomic, all or nothing.
+	n, err := f.Write(req)
+	if err == nil && n != len(req) {
+		err = fmt.Errorf("short write to %s", f.Name())
+	}
+	return err
+}
+
+// runitFiles sets runit's stage-3 switches (runit(8)): an executable
+// /etc/runit/stopit makes SIGCONT end stage 2, and /etc/runit/reboot,
+// executable or not, chooses reboot or halt. Debian links both into /run,
+// which is why they are opened inside the instance's mounts.
+func (t Target) runitFiles(r Request) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	rebootMode := uint32(0)
+	if r.Reboot {
+		rebootMode = 0o100
+	}
+	if err := setMode(root, "/etc/runit/reboot", rebootMode); err != nil {
+		return err
+	}
+	return setMode(root, "/etc/runit/stopit", 0o100)
+}
+
+func setMode(root int, path string, mode uint32) error {
+	f, err := OpenInRoot(root, path, unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK|unix.O_NOCTTY, mode)
+	if err != nil {
+		return fmt.Errorf("runit's %s: %w", path, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("runit's %s is not a regular file", path)
+	}
+	if err := f.Chmod(os.FileMode(mode)); err != nil {
+		return fmt.Errorf("runit's %s: %w", path, err)
+	}
+	return nil
+}
