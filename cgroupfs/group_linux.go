@@ -114,6 +114,23 @@ func (g *Group) OpenDir() (int, error) {
 	return fd, nil
 }
 
+// OpenLeaf makes (if needed) and opens the child cgroup name, for
+// CLONE_INTO_CGROUP. cgroup v2's no-internal-process rule refuses new
+// processes in a cgroup whose subtree_control enables a controller, which
+// an init that manages its own subtree (systemd) does to its top cgroup;
+// a child of initns's own is a leaf, where a process may always be born,
+// and is still inside the group, so freeze, kill and Destroy cover it.
+func (g *Group) OpenLeaf(name string) (int, error) {
+	leaf := &Group{Path: filepath.Join(g.Path, name)}
+	if err := os.Mkdir(leaf.Path, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return -1, fmt.Errorf("create cgroup %s: %w", leaf.Path, err)
+	}
+	if !leaf.Exists() {
+		return -1, fmt.Errorf("%s is not a cgroup", leaf.Path)
+	}
+	return leaf.OpenDir()
+}
+
 // Freeze freezes every task in the cgroup and returns once cgroup.events
 // says "frozen 1". On timeout the cgroup is left freezing; call Thaw.
 func (g *Group) Freeze(timeout time.Duration) error {

@@ -118,6 +118,8 @@ func commands() []*cli.Command {
 			Action: request("freeze", 1), BashComplete: complete("instance")},
 		{Name: "exec", Usage: "run a command inside the running instance NAME with this terminal; exits with its status", ArgsUsage: "NAME -- CMD [ARGS...]",
 			Action: execCommand, BashComplete: complete("instance"), SkipFlagParsing: true},
+		{Name: "set", Usage: "change an instance's settings: init=KIND|auto (the init whose shutdown language stop speaks: systemd, sysvinit, openrc-init, runit, busybox), halt-signal=SIGNAL|auto (a signal that asks its init to power off, e.g. SIGUSR2 or SIGRTMIN+4)",
+			ArgsUsage: "NAME KEY=VALUE...", Action: request("set", -1), BashComplete: complete("instance")},
 		{Name: "ls", Usage: "list instances and images; `ls image` or `ls instance` for bare names", ArgsUsage: "[image|instance]",
 			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 			Action: list},
@@ -137,11 +139,14 @@ func commands() []*cli.Command {
 }
 
 // request builds the action of a command that sends one request with n
-// positional arguments.
+// positional arguments (-1: at least two, a name and what follows).
 func request(cmd string, n int) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		args := c.Args().Slice()
-		if len(args) != n {
+		if n < 0 && len(args) < 2 {
+			return usageErr{fmt.Sprintf("%s: wants a NAME and at least one more argument: initns %s %s", cmd, cmd, c.Command.ArgsUsage)}
+		}
+		if n >= 0 && len(args) != n {
 			return usageErr{fmt.Sprintf("%s: wants %d argument(s): initns %s %s", cmd, n, cmd, c.Command.ArgsUsage)}
 		}
 		if cmd == "seed" {

@@ -52,7 +52,7 @@ func printJSON(w io.Writer, v any) error {
 
 func printTable(w io.Writer, l *api.List) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tIMAGE\tSIZE\tDISK\tCREATED")
+	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tINIT\tIMAGE\tSIZE\tDISK\tCREATED")
 	for _, i := range l.Instances {
 		state := i.State
 		if i.Ended != "" && i.State == "stopped" {
@@ -62,7 +62,7 @@ func printTable(w io.Writer, l *api.List) {
 		if i.Disk > 0 {
 			disk = size(i.Disk)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Kind, i.Image, size(i.Size), disk, i.Created.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Kind, i.Init, i.Image, size(i.Size), disk, i.Created.Local().Format("2006-01-02 15:04"))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -44,6 +44,7 @@ func init() {
 		"stop":     {1, 1, "stop NAME", (*Daemon).cmdStop, false},
 		"freeze":   {1, 1, "freeze NAME", (*Daemon).cmdFreeze, false},
 		"exec":     {2, 1 << 16, "exec NAME CMD [ARGS...]", (*Daemon).cmdExec, false},
+		"set":      {2, 8, "set NAME KEY=VALUE...", (*Daemon).cmdSet, false},
 		"reset":    {1, 1, "reset NAME", (*Daemon).cmdReset, false},
 		"clone":    {2, 2, "clone SRC DST", (*Daemon).cmdClone, false},
 		"rename":   {2, 2, "rename OLD NEW", (*Daemon).cmdRename, false},
@@ -76,10 +77,16 @@ func (d *Daemon) cmdNew(c *call) (any, error) {
 	}
 	defer d.release(name)
 	defer d.measure(name)
+	var err error
 	if c.overlay {
-		return nil, d.store.NewOverlay(c.ctx, name, image, c.progress)
+		err = d.store.NewOverlay(c.ctx, name, image, c.progress)
+	} else {
+		err = d.store.New(c.ctx, name, image, c.progress)
 	}
-	return nil, d.store.New(c.ctx, name, image, c.progress)
+	if err == nil {
+		d.detectInit(name)
+	}
+	return nil, err
 }
 
 func (d *Daemon) cmdRm(c *call) (any, error) {
@@ -220,6 +227,7 @@ func (d *Daemon) list() (*api.List, error) {
 	d.mu.Lock()
 	for _, i := range insts {
 		row := api.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
+		row.Init, row.Halt = d.initColumn(i)
 		row.State = string(stateOf(i.Name, activeName(d.active), d.active != nil && d.active.frozen))
 		if row.State != string(Stopped) {
 			row.Pid = d.active.pid
@@ -299,7 +307,7 @@ func (d *Daemon) powerDown(how string) error {
 
 func (d *Daemon) cmdHelp(c *call) (any, error) {
 	var lines []string
-	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "reset", "clone", "rename", "diff", "default", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
+	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "set", "reset", "clone", "rename", "diff", "default", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
 		lines = append(lines, commands[v].usage)
 	}
 	return lines, nil

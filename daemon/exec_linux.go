@@ -1,8 +1,8 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -47,39 +47,38 @@ func (d *Daemon) startExec(name string, c *call) (*nsexec.Process, error) {
 	if d.isFrozen(b) {
 		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", name, name)
 	}
-	fd, err := b.group.OpenDir()
+	fd, err := b.group.OpenLeaf(execCgroup)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	argv := append([]string{lookPath(d.store.RootfsPath(name), c.args[1])}, c.args[2:]...)
 	env := []string{"PATH=" + execPath, "HOME=/root"}
 	for _, e := range c.env {
 		if strings.HasPrefix(e, "TERM=") {
 			env = append(env, e)
 		}
 	}
-	return nsexec.Exec(nsexec.ExecConfig{
-		PidFD: b.pidfd, CgroupFD: fd, Argv: argv, Env: env,
+	proc, err := nsexec.Exec(nsexec.ExecConfig{
+		PidFD: b.pidfd, CgroupFD: fd, Argv: c.args[1:], Path: filepath.SplitList(execPath), Env: env,
 		Stdio: [3]int{c.fds[0], c.fds[1], c.fds[2]},
 	})
-}
-
-// lookPath finds a command's path inside the instance (whose root is
-// rootfs on the host), as a shell would with execPath. Not following a
-// final symlink keeps the look-up inside the root; execve resolves it in
-// the instance later.
-func lookPath(rootfs, cmd string) string {
-	if strings.Contains(cmd, "/") {
-		return cmd
-	}
-	for _, dir := range filepath.SplitList(execPath) {
-		if _, err := os.Lstat(filepath.Join(rootfs, dir, cmd)); err == nil {
-			return filepath.Join(dir, cmd)
+	var ce *nsexec.CommandError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.NotFound():
+			err = fmt.Errorf("%s: command not found in instance %s (PATH %s): %w", c.args[1], name, execPath, err)
+		case ce.NotExecutable():
+			err = fmt.Errorf("%s: cannot run it in instance %s: %w", c.args[1], name, err)
 		}
 	}
-	return cmd
+	return proc, err
 }
+
+// execCgroup is the leaf under an instance's cgroup where exec's commands
+// are born (cgroupfs.Group.OpenLeaf says why a leaf). Its name has no
+// systemd unit suffix, so an init that manages its cgroup tree leaves it
+// alone.
+const execCgroup = "initns.exec"
 
 // shellStatus is an exit status as a shell reports it.
 func shellStatus(ws unix.WaitStatus) int {

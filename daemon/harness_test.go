@@ -313,6 +313,7 @@ func (e *env) groupGone(name string) {
 
 // image builds a test image in the state root's images folder: busybox
 // and the test init as /sbin/init (or no init with noInit), plus files.
+// A file whose content starts with "symlink:" is a symlink to the rest.
 func (e *env) image(name string, noInit bool, files map[string]string) {
 	e.t.Helper()
 	dir := e.t.TempDir()
@@ -325,7 +326,14 @@ func (e *env) image(name string, noInit bool, files map[string]string) {
 		copyFile(e.t, filepath.Join(e.bin, "testinit"), filepath.Join(dir, "sbin/init"))
 	}
 	for p, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		var err error
+		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
+			err = os.Symlink(target, filepath.Join(dir, p))
+		} else {
+			err = os.WriteFile(filepath.Join(dir, p), []byte(content), 0o755)
+		}
+		if err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"initns/cgroupfs"
 	"initns/daemon/reaper"
+	"initns/initsys"
 	"initns/nsexec"
 )
 
@@ -41,6 +42,7 @@ func (d *Daemon) current() *boot {
 
 // start boots name. Called with d.life held and no instance active.
 func (d *Daemon) start(name string) error {
+	d.detectInit(name)
 	g := d.parent.Group(name)
 	if err := g.Create(); err != nil {
 		return err
@@ -133,13 +135,18 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 		}
 	}
 	if !kill {
-		if err := d.signal(b, d.cfg.HaltSignal); err == nil {
+		halt := d.haltRequest(b.name)
+		err := initsys.Ask(initsys.Target{Pid: b.pid, PidFD: b.pidfd}, halt)
+		if err == nil {
+			d.log.Info("asked to power off", "instance", b.name, "how", halt.String())
 			select {
 			case <-b.done:
 				return b.err
 			case <-time.After(timeout):
 				d.log.Info("graceful stop timed out; killing", "instance", b.name, "timeout", timeout)
 			}
+		} else {
+			d.log.Warn("could not ask the init to power off; killing", "instance", b.name, "how", halt.String(), "err", err)
 		}
 	}
 	if err := b.group.Kill(); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -152,15 +159,6 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 		return fmt.Errorf("instance %s did not end within %v of SIGKILL; tasks still alive: %s (a task stuck in the kernel, often on a hung FUSE or network mount, or frozen by a cgroup v1 freezer: resolve that and stop it again)",
 			b.name, cleanupTimeout, strings.Join(b.group.Tasks(), ", "))
 	}
-}
-
-// signal sends sig to the instance's init through its pidfd, which cannot
-// hit a recycled pid.
-func (d *Daemon) signal(b *boot, sig unix.Signal) error {
-	if b.pidfd >= 0 {
-		return unix.PidfdSendSignal(b.pidfd, sig, nil, 0)
-	}
-	return unix.Kill(b.pid, sig)
 }
 
 // ErrFreezeTimeout means the kernel did not confirm a freeze in time; the

@@ -14,7 +14,7 @@ const (
 type step int
 
 const (
-	stepEndConsole step = iota // end the host shell of a frozen instance
+	stepEndConsole step = iota // end the host shell and give the console to the instance
 	stepThaw                   // thaw the frozen instance
 	stepStopOther              // stop the instance that holds the machine
 	stepBoot                   // boot the named instance
@@ -23,6 +23,10 @@ const (
 // planRun is the state machine of `run NAME`: given which instance holds
 // the machine (active, "" for none) and whether it is frozen, it returns the
 // steps that leave NAME running with no other instance running or frozen.
+// Whoever typed `run` wants to see that system (SPEC §7): once it runs, a
+// host shell still open (Ctrl+Alt+J with nothing running) ends and the
+// console switches to it. A boot that fails leaves the shell, with the
+// reason, in front.
 func planRun(active string, frozen bool, name string) []step {
 	switch {
 	case active == name && frozen:
@@ -30,9 +34,9 @@ func planRun(active string, frozen bool, name string) []step {
 	case active == name:
 		return nil
 	case active != "":
-		return []step{stepStopOther, stepBoot}
+		return []step{stepStopOther, stepBoot, stepEndConsole}
 	default:
-		return []step{stepBoot}
+		return []step{stepBoot, stepEndConsole}
 	}
 }
 

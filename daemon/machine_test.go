@@ -12,11 +12,11 @@ func TestPlanRun(t *testing.T) {
 		name   string
 		want   []step
 	}{
-		{"", false, "a", []step{stepBoot}},
+		{"", false, "a", []step{stepBoot, stepEndConsole}},
 		{"a", false, "a", nil},
 		{"a", true, "a", []step{stepEndConsole, stepThaw}},
-		{"b", false, "a", []step{stepStopOther, stepBoot}},
-		{"b", true, "a", []step{stepStopOther, stepBoot}},
+		{"b", false, "a", []step{stepStopOther, stepBoot, stepEndConsole}},
+		{"b", true, "a", []step{stepStopOther, stepBoot, stepEndConsole}},
 	}
 	for _, c := range cases {
 		if got := planRun(c.active, c.frozen, c.name); !slices.Equal(got, c.want) {

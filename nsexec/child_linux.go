@@ -28,18 +28,25 @@ const (
 	stageJoin
 	stageFork
 	stageExecCommand
+	stageDev
 )
 
 func (s stage) String() string {
 	names := [...]string{"", "make / private", "bind the root filesystem on itself", "enter the root filesystem",
 		"pivot_root", "detach the old root", "move the root filesystem over /", "chroot", "chdir /",
 		"set up stdin, stdout and stderr", "setsid", "close the daemon's descriptors", "exec " + Init,
-		"join the instance's namespaces", "fork the command", "exec the command"}
+		"join the instance's namespaces", "fork the command", "exec the command", "mount devtmpfs on /dev"}
 	if int(s) < len(names) {
 		return names[s]
 	}
 	return fmt.Sprintf("step %d", s)
 }
+
+// Namespaces are the namespaces an instance gets of its own (SPEC §6): its
+// PIDs, mounts and cgroup view, and its hostname and SysV IPC, so each
+// system keeps its own name. Network, devices and time stay the host's:
+// the instance is the machine's operating system while it runs.
+const Namespaces = unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 
 // cloneArgs is struct clone_args of linux/sched.h (version 2, with cgroup).
 type cloneArgs struct {
@@ -72,6 +79,8 @@ type plan struct {
 	dot, slash *byte
 	none       *byte
 	init       *byte
+	dev        *byte // "/dev", and the file system type mounted there
+	devtmpfs   *byte
 	argv, envv []*byte
 	console    int
 	errR, errW int
@@ -86,6 +95,7 @@ func newPlan(cfg Config) (*plan, error) {
 	var cs cstrings
 	cstr := cs.of
 	p.rootfs, p.dot, p.slash, p.none, p.init = cstr(cfg.Rootfs), cstr("."), cstr("/"), cstr("none"), cstr(Init)
+	p.dev, p.devtmpfs = cstr("/dev"), cstr("devtmpfs")
 	// The environment and arguments the kernel gives PID 1.
 	p.argv = []*byte{cstr(Init), nil}
 	p.envv = []*byte{cstr("HOME=/"), cstr("TERM=linux"), nil}
@@ -103,7 +113,7 @@ func newPlan(cfg Config) (*plan, error) {
 	}
 	p.errR, p.errW = fds[0], fds[1]
 	p.args = cloneArgs{
-		flags:      unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_INTO_CGROUP | unix.CLONE_PIDFD,
+		flags:      Namespaces | unix.CLONE_INTO_CGROUP | unix.CLONE_PIDFD,
 		exitSignal: uint64(unix.SIGCHLD),
 		cgroup:     uint64(cfg.CgroupFD),
 	}
@@ -267,6 +277,16 @@ func (p *plan) enter() (stage, syscall.Errno) {
 	}
 	if _, _, e := syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(p.slash)), 0, 0); e != 0 {
 		return stageChdir, e
+	}
+	// Every Debian init starts with /dev a devtmpfs: the kernel does not
+	// mount one (CONFIG_DEVTMPFS_MOUNT is off), initramfs-tools does and
+	// moves it onto the real root, and sysvinit, runit and OpenRC trees
+	// rely on it for /dev/console and the ttys their gettys open. The same
+	// here; a root without /dev gets nothing.
+	_, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.devtmpfs)), uintptr(unsafe.Pointer(p.dev)),
+		uintptr(unsafe.Pointer(p.devtmpfs)), unix.MS_NOSUID, 0, 0)
+	if e != 0 && e != unix.ENOENT {
+		return stageDev, e
 	}
 	return 0, 0
 }

@@ -2,6 +2,7 @@ package nsexec
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -14,14 +15,17 @@ import (
 type ExecConfig struct {
 	PidFD    int      // pidfd of the instance's init: its namespaces are joined
 	CgroupFD int      // the instance's cgroup: the command is born inside it
-	Argv     []string // the command; Argv[0] is looked up in the instance's PATH by the caller or given absolute
+	Argv     []string // the command; a name without a slash is looked up in Path inside the instance
+	Path     []string // directories to look the command up in, as the instance sees them
 	Env      []string
 	Stdio    [3]int // descriptors for the command's stdin, stdout and stderr
 }
 
-// Exec runs a command inside a running instance: in its mount, PID and
-// cgroup namespaces (joined through the init's pidfd), at its root, in its
-// cgroup, with the given stdio. A first child joins the namespaces and
+// Exec runs a command inside a running instance: in its namespaces
+// (joined through the init's pidfd), at its root, in the given cgroup,
+// with the given stdio. The command is looked up the way execvp does,
+// inside the instance after joining its mount namespace, so its own
+// symlinks and mounts decide, never the host's. A first child joins the namespaces and
 // forks the command with CLONE_PARENT, so the command is the daemon's own
 // child (its exit goes to the reaper) while being a member of the
 // instance's PID namespace; the first child then exits.
@@ -42,7 +46,7 @@ func Exec(cfg ExecConfig) (*Process, error) {
 type execPlan struct {
 	first, second cloneArgs
 	pidfd         int
-	path          *byte
+	paths         []*byte // candidates, in order, as execvp tries them
 	argv, envv    []*byte
 	stdio         [3]int
 	slash         *byte
@@ -60,7 +64,10 @@ func newExecPlan(cfg ExecConfig) (*execPlan, error) {
 	p := &execPlan{pidfd: cfg.PidFD, stdio: cfg.Stdio, errR: -1, errW: -1, allSigs: ^uint64(0), ignored: ignoredSignals()}
 	var cs cstrings
 	cstr := cs.of
-	p.path, p.slash = cstr(cfg.Argv[0]), cstr("/")
+	p.slash = cstr("/")
+	for _, c := range candidates(cfg.Argv[0], cfg.Path) {
+		p.paths = append(p.paths, cstr(c))
+	}
 	for _, a := range cfg.Argv {
 		p.argv = append(p.argv, cstr(a))
 	}
@@ -118,7 +125,7 @@ func (p *execPlan) start() (int, error) {
 			pid = int(val)
 			continue
 		}
-		return 0, fmt.Errorf("%s: %w", st, syscall.Errno(val))
+		return 0, &CommandError{Stage: st.String(), Errno: syscall.Errno(val)}
 	}
 	if pid == 0 {
 		return 0, fmt.Errorf("the command was not started")
@@ -149,7 +156,7 @@ func (p *execPlan) fork() (int, syscall.Errno) {
 //go:norace
 func (p *execPlan) firstChild() {
 	var rec [2]uint32
-	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.pidfd), unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP, 0); e != 0 {
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.pidfd), Namespaces, 0); e != 0 {
 		rec = [2]uint32{uint32(stageJoin), uint32(e)}
 	} else {
 		pid, _, e := syscall.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&p.second)), unsafe.Sizeof(p.second), 0)
@@ -194,12 +201,76 @@ func (p *execPlan) command() {
 		}
 		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&p.emptySigs)), 0, 8, 0, 0)
 		st = stageExecCommand
-		_, _, e = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.path)),
-			uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+		e = p.execvp()
 	}
 	rec := [2]uint32{uint32(st), uint32(e)}
 	syscall.RawSyscall(unix.SYS_WRITE, uintptr(p.errW), uintptr(unsafe.Pointer(&rec)), 8)
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
 	}
+}
+
+// execvp tries each candidate as execvp(3) does: on to the next when a
+// directory has no such file; EACCES, if any candidate gave it, wins over
+// ENOENT at the end, so "not executable" is not reported as "not found".
+//
+//go:nosplit
+//go:norace
+func (p *execPlan) execvp() syscall.Errno {
+	last, denied := syscall.Errno(unix.ENOENT), false
+	for i := 0; i < len(p.paths); i++ {
+		_, _, e := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.paths[i])),
+			uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+		switch e {
+		case unix.EACCES:
+			denied = true
+		case unix.ENOENT, unix.ENOTDIR, unix.ELOOP, unix.ENAMETOOLONG:
+		default:
+			return e
+		}
+		last = e
+	}
+	if denied {
+		return unix.EACCES
+	}
+	return last
+}
+
+// candidates are the paths execvp would try for cmd: cmd itself when it
+// names a path, else cmd in each directory of path.
+func candidates(cmd string, path []string) []string {
+	if strings.Contains(cmd, "/") {
+		return []string{cmd}
+	}
+	out := make([]string, 0, len(path))
+	for _, dir := range path {
+		if dir == "" {
+			dir = "."
+		}
+		out = append(out, strings.TrimSuffix(dir, "/")+"/"+cmd)
+	}
+	return out
+}
+
+// CommandError is why a command could not be started in an instance.
+type CommandError struct {
+	Stage string
+	Errno syscall.Errno
+}
+
+func (e *CommandError) Error() string {
+	return e.Stage + ": " + e.Errno.Error()
+}
+
+func (e *CommandError) Unwrap() error { return e.Errno }
+
+// NotFound tells a command that is in none of the directories (a shell's
+// status 127); NotExecutable one that was found but may not run (126).
+func (e *CommandError) NotFound() bool {
+	return e.Stage == stageExecCommand.String() && (e.Errno == unix.ENOENT || e.Errno == unix.ENOTDIR)
+}
+
+// NotExecutable: see NotFound.
+func (e *CommandError) NotExecutable() bool {
+	return e.Stage == stageExecCommand.String() && !e.NotFound()
 }

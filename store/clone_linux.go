@@ -69,7 +69,8 @@ func (s *Store) clonePlain(in Instance, dst string) error {
 	if err := syncFS(root); err != nil {
 		return err
 	}
-	return s.commitNew(dst, in.Image, ExtractResult{Root: root, Size: in.Size})
+	in.Name, in.Overlay = dst, false
+	return s.commitNew(in, ExtractResult{Root: root, Size: in.Size})
 }
 
 func (s *Store) cloneOverlay(in Instance, dst string) error {
@@ -87,7 +88,9 @@ func (s *Store) cloneOverlay(in Instance, dst string) error {
 		s.discardLayer(dst)
 		return err
 	}
-	out := Instance{Name: dst, Image: in.Image, Created: time.Now().UTC().Truncate(time.Second), Size: in.Size, Overlay: true}
+	// A copy of the system: the same init, and the user's settings for it.
+	out := in
+	out.Name, out.Created, out.Overlay = dst, time.Now().UTC().Truncate(time.Second), true
 	if err := s.register(out); err != nil {
 		s.unmountOverlay(dst)
 		os.Remove(s.RootfsPath(dst))

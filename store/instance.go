@@ -74,14 +74,16 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", image, err)
 	}
-	return s.commitNew(name, image, res)
+	return s.commitNew(Instance{Name: name, Image: image}, res)
 }
 
-// commitNew moves an extracted, synced tree into rootfs/ and registers it.
+// commitNew moves an extracted, synced tree into rootfs/ and registers it
+// as in (its name, image and settings; the time and size are set here).
 // Registry writes are serialised by regMu; mu is held only to read and
 // publish the in-memory view, never across disk I/O, so listing stays fast
 // while an fsync waits for the disk.
-func (s *Store) commitNew(name, image string, res ExtractResult) error {
+func (s *Store) commitNew(in Instance, res ExtractResult) error {
+	name := in.Name
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	dst := s.RootfsPath(name)
@@ -92,7 +94,7 @@ func (s *Store) commitNew(name, image string, res ExtractResult) error {
 		os.Rename(dst, res.Root)
 		return fmt.Errorf("sync %s: %w", s.path(rootfsDir), err)
 	}
-	in := Instance{Name: name, Image: image, Created: time.Now().UTC().Truncate(time.Second), Size: res.Size}
+	in.Created, in.Size = time.Now().UTC().Truncate(time.Second), res.Size
 	s.mu.Lock()
 	meta := cloneMeta(s.meta)
 	meta[name] = in

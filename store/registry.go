@@ -28,6 +28,10 @@ type metaInstance struct {
 	Created time.Time `json:"created"`
 	Size    int64     `json:"size"`
 	Overlay bool      `json:"overlay,omitempty"`
+	Init    string    `json:"init,omitempty"`
+	InitSet string    `json:"init_set,omitempty"`
+	// HaltSignal is the user's halt signal for the instance, 0 if unset.
+	HaltSignal int `json:"halt_signal,omitempty"`
 }
 
 // readRegistry returns the registry's valid, distinct names in order, and
@@ -188,7 +192,7 @@ func (s *Store) writeRegistry(names []string, meta map[string]Instance, adding b
 	var reg bytes.Buffer
 	for _, n := range names {
 		in := meta[n]
-		f.Instances = append(f.Instances, metaInstance{Name: n, Image: in.Image, Created: in.Created, Size: in.Size, Overlay: in.Overlay})
+		f.Instances = append(f.Instances, metaInstance(in))
 		reg.WriteString(n + "\n")
 	}
 	data, err := json.MarshalIndent(f, "", "\t")

@@ -36,3 +36,28 @@ func dropName(reg []string, name string) []string {
 	}
 	return out
 }
+
+// Update changes the metadata of the registered instance name with f
+// (which must not change its name) and writes it durably. It fails with
+// ErrNotExist if name is not registered.
+func (s *Store) Update(name string, f func(*Instance)) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	var missing bool
+	err := s.updateRegistry(false, func(reg []string, meta map[string]Instance) []string {
+		in, ok := meta[name]
+		if !ok {
+			missing = true
+			return reg
+		}
+		f(&in)
+		in.Name = name
+		meta[name] = in
+		return reg
+	})
+	if missing {
+		return notExistInstance(name)
+	}
+	return err
+}

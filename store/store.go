@@ -19,6 +19,14 @@ type Instance struct {
 	// Overlay is true for an instance made by NewOverlay: rootfs/<name>
 	// is the mount point of its merged view (overlay_linux.go).
 	Overlay bool
+	// Init is the init system last detected in the root filesystem
+	// (package initsys names them); "" when none was recognised.
+	Init string
+	// InitSet and HaltSignal are the user's settings (`initns set`): an
+	// init whose language to speak whatever is detected, and a signal that
+	// asks the init to go down, overriding both. Empty and 0: not set.
+	InitSet    string
+	HaltSignal int
 }
 
 // Image describes one file in images/.

@@ -83,6 +83,8 @@ type Instance struct {
 	Created time.Time `json:"created"`
 	Pid     int       `json:"pid,omitempty"`   // host pid of its init while running or frozen
 	Ended   string    `json:"ended,omitempty"` // how its last boot ended
+	Init    string    `json:"init"`            // its init system: systemd, sysvinit, ... or unknown; "(set)" when the user chose it
+	Halt    string    `json:"halt"`            // how stop asks that init to power off
 }
 
 // Image is one image of `ls`.

@@ -9,12 +9,18 @@
 //
 // On the halt signal (SIGRTMIN+4) it writes /halted and exits 0, unless the
 // file /ignore-halt exists, in which case it never handles the signal.
+// /halt-on, if present, lists other signal numbers (one per line) that
+// halt it the same way, and /initctl makes it listen like sysvinit on the
+// FIFO /run/initctl: a runlevel request of telinit's form halts it, and
+// /halted then says "initctl runlevel N".
 package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -59,12 +65,15 @@ func main() {
 	writeReport()
 	if _, err := os.Stat("/ignore-halt"); err != nil {
 		halt := make(chan os.Signal, 1)
-		signal.Notify(halt, syscall.Signal(38))
+		signal.Notify(halt, haltSignals()...)
 		go func() {
-			<-halt
-			os.WriteFile("/halted", []byte("halted\n"), 0o644)
+			sig := <-halt
+			os.WriteFile("/halted", []byte(fmt.Sprintf("halted %d\n", sig)), 0o644)
 			os.Exit(0)
 		}()
+	}
+	if _, err := os.Stat("/initctl"); err == nil {
+		go initctl()
 	}
 	go reap()
 	control()
@@ -144,6 +153,41 @@ func do(cmd []string) {
 			}
 		}
 		appendLine("/forked", strconv.Itoa(n))
+	}
+}
+
+// haltSignals are SIGRTMIN+4 and those listed in /halt-on.
+func haltSignals() []os.Signal {
+	sigs := []os.Signal{syscall.Signal(38)}
+	data, _ := os.ReadFile("/halt-on")
+	for _, f := range strings.Fields(string(data)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			sigs = append(sigs, syscall.Signal(n))
+		}
+	}
+	return sigs
+}
+
+// initctl reads sysvinit's control FIFO as sysvinit does: 384-byte
+// requests, magic 0x03091969, command 1 (runlevel) and the runlevel.
+func initctl() {
+	os.MkdirAll("/run", 0o755)
+	unix.Mkfifo("/run/initctl", 0o600)
+	for {
+		f, err := os.OpenFile("/run/initctl", os.O_RDONLY, 0)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		var req [384]byte
+		n, _ := io.ReadFull(f, req[:])
+		f.Close()
+		word := func(i int) uint32 { return binary.NativeEndian.Uint32(req[4*i:]) }
+		if n == len(req) && word(0) == 0x03091969 && word(1) == 1 {
+			os.WriteFile("/halted", []byte(fmt.Sprintf("initctl runlevel %c\n", rune(word(2)))), 0o644)
+			os.Exit(0)
+		}
+		appendLine("/initctl-errors", fmt.Sprintf("%d bytes: %x", n, req[:16]))
 	}
 }
 
