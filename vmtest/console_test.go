@@ -32,6 +32,7 @@ func TestConsole(t *testing.T) {
 	t.Run("chord-then-exit", func(t *testing.T) { checkChordThenExit(g.with(t)) })
 	t.Run("run-typed-in-shell", func(t *testing.T) { checkRunTypedInShell(g.with(t)) })
 	t.Run("chord-no-instance", func(t *testing.T) { checkChordNoInstance(g.with(t)) })
+	t.Run("chord-no-instance-then-run", func(t *testing.T) { checkChordNoInstanceThenRun(g.with(t)) })
 	t.Run("keyboard-replugged", func(t *testing.T) { checkKeyboardReplugged(g.with(t)) })
 	// Every transition above went as planned: nothing the daemon had to
 	// log as an error, nor a console warning (a session that would not end,
@@ -190,6 +191,38 @@ func checkChordNoInstance(g *guest) {
 	g.typeKeys("exit\n")
 	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]`, 30*time.Second) {
 		g.t.Fatalf("after exit in the host shell, %s is in front, want %s; daemon log:\n%s", g.activeVT(), homeVT, g.logSince(n))
+	}
+	g.shellGone(sh.pid)
+}
+
+// checkChordNoInstanceThenRun, by keyboard alone as a person at the
+// console would: the chord with nothing running opens the shell; `initns
+// new t` and `initns run t` typed there boot t, end the shell and put t in
+// front on VT1 (SPEC §7), so the next chord freezes t; `initns stop t`
+// typed in the new shell stops it and gives VT1 back.
+func checkChordNoInstanceThenRun(g *guest) {
+	n := g.logLines()
+	g.chord("", 1)
+	sh := g.shellOnVT63()
+	g.typeKeys("initns new t busybox.tar.gz\n")
+	if !g.waitGuest(`initns ls instance | grep -qx t`, 60*time.Second) {
+		g.t.Fatalf("initns new t typed in the host shell did not make t; VT63 shows:\n%s", g.screen())
+	}
+	g.typeKeys("initns run t\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ] && grep -qx 'frozen 0' /sys/fs/cgroup/initns/t/cgroup.events`, 30*time.Second) {
+		g.t.Fatalf("after initns run t typed in the host shell: %s in front, want %s; daemon log:\n%s\nVT63 shows:\n%s",
+			g.activeVT(), homeVT, g.logSince(n), g.screen())
+	}
+	g.shellGone(sh.pid)
+	if st := g.instanceState("t"); st != "running" {
+		g.t.Fatalf("t is %s after run, want running", st)
+	}
+	g.chord("t", 1)
+	g.checkFrozen("t", true)
+	sh = g.shellOnVT63()
+	g.typeKeys("initns stop t\n")
+	if !g.waitGuest(`[ "$(cat /sys/class/tty/tty0/active)" = tty1 ] && [ ! -e /sys/fs/cgroup/initns/t ]`, 30*time.Second) {
+		g.t.Fatalf("after initns stop t typed in the host shell: %s in front; daemon log:\n%s", g.activeVT(), g.logSince(n))
 	}
 	g.shellGone(sh.pid)
 }
