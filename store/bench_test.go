@@ -66,6 +66,9 @@ func debootstrap(rootfs string) error {
 	tmp := rootfs + ".tmp"
 	os.RemoveAll(tmp)
 	mirror := aptMirror()
+	if mirror == "" {
+		return fmt.Errorf("no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add the one this machine reaches")
+	}
 	fmt.Fprintf(os.Stderr, "building the benchmark root filesystem in %s from %s (once)\n", rootfs, mirror)
 	cmd := exec.Command("debootstrap", "--variant=minbase", "bookworm", tmp, mirror)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -79,7 +82,7 @@ func debootstrap(rootfs string) error {
 }
 
 // aptMirror returns the first Debian (not security) mirror this machine's
-// apt sources name, which is the one it can reach.
+// apt sources name, which is the one it can reach, or "".
 func aptMirror() string {
 	files, _ := filepath.Glob("/etc/apt/sources.list.d/*")
 	for _, f := range append([]string{"/etc/apt/sources.list"}, files...) {
@@ -98,7 +101,7 @@ func aptMirror() string {
 			}
 		}
 	}
-	return "http://deb.debian.org/debian"
+	return ""
 }
 
 // timed runs f after flushing earlier writes, and returns how long it took.
