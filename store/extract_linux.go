@@ -183,6 +183,9 @@ func (x *extractor) readError(last string, err error) error {
 	if errors.As(err, &re) {
 		err = re.err
 	}
+	if errors.Is(err, ErrBadImage) { // a decoder's limit, named already
+		return fmt.Errorf("%w (%s)", err, where)
+	}
 	return fmt.Errorf("%w: corrupt image %s: %v", ErrBadImage, where, err)
 }
 

@@ -11,10 +11,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
-	"github.com/ulikunitz/xz"
-
 	"initns/store/internal/ahead"
 	"initns/store/internal/gz"
+	"initns/store/internal/xz"
 )
 
 // Compression formats, recognised by magic bytes when reading and by the
@@ -110,52 +109,38 @@ func decompressor(br *bufio.Reader) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: zstd: %v", ErrBadImage, err)
 		}
-		ar := ahead.New(4, 1<<20, ahead.Fill(zr))
+		ar := ahead.New(4, 1<<20, ahead.Fill(limitErrors{zr}))
 		return ar, func() { ar.Close(); zr.Close() }, nil
 	case formatXz:
-		if err := checkXzDict(head); err != nil {
-			return nil, nil, err
-		}
-		xr, err := xz.NewReader(br)
+		// store/internal/xz checks the dictionary of every block of every
+		// stream before the LZMA2 decoder allocates it.
+		xr, err := xz.NewReader(br, xzMaxDict)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: xz: %v", ErrBadImage, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadImage, err)
 		}
-		ar := ahead.New(4, 1<<20, ahead.Fill(xr))
+		ar := ahead.New(4, 1<<20, ahead.Fill(limitErrors{xr}))
 		return ar, func() { ar.Close() }, nil
 	}
 	return br, func() {}, nil
 }
 
-// checkXzDict refuses an xz stream whose first block asks for a dictionary
-// larger than xzMaxDict: the decoder would allocate it whole.
-func checkXzDict(head []byte) error {
-	// Stream header (12 bytes), then the block header: size, flags,
-	// optional sizes (varints), filter id 0x21 (LZMA2), props size 1, props.
-	if len(head) < 14 || head[12] == 0 {
-		return nil // no block at all: the decoder reports what is wrong
+// limitErrors turns a decoder's refusal to exceed its memory limit into
+// an ErrBadImage that names the limit and what to do.
+type limitErrors struct{ r io.Reader }
+
+func (l limitErrors) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	var dict *xz.DictError
+	switch {
+	case err == nil || err == io.EOF:
+	case errors.As(err, &dict):
+		err = fmt.Errorf("%w: %v: recompress with xz -9 or less", ErrBadImage, err)
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		// Checked in every frame's header, before its window is allocated.
+		err = fmt.Errorf("%w: zstd window exceeds the %d MiB limit: recompress with --long=27 or less (%v)",
+			ErrBadImage, zstdMaxWindow>>20, err)
 	}
-	p, flags := 14, head[13]
-	for _, present := range []bool{flags&0x40 != 0, flags&0x80 != 0} {
-		if present {
-			for p < len(head) && head[p]&0x80 != 0 {
-				p++
-			}
-			p++
-		}
-	}
-	if p+2 >= len(head) || head[p] != 0x21 || head[p+1] != 1 {
-		return nil
-	}
-	bits := head[p+2]
-	if bits > 40 {
-		return fmt.Errorf("%w: xz: invalid dictionary size", ErrBadImage)
-	}
-	size := uint64(2|bits&1) << (bits/2 + 11)
-	if size > xzMaxDict {
-		return fmt.Errorf("%w: xz dictionary of %d MiB exceeds the %d MiB limit: recompress with xz -9 or less",
-			ErrBadImage, size>>20, xzMaxDict>>20)
-	}
-	return nil
+	return n, err
 }
 
 // formatForName picks the compression of a new image from its name.
