@@ -221,14 +221,15 @@ func (s *Store) writeRegistry(names []string, meta map[string]Instance, adding b
 
 // writeAtomic replaces <root>/name with data: a temporary file in scratch/
 // is written and fsynced, renamed over the target, and the root directory is
-// fsynced so that the rename itself survives a power cut.
+// fsynced so that the rename itself survives a power cut. The file is 0600:
+// the state root's files are the daemon's alone.
 func (s *Store) writeAtomic(name string, data []byte) error {
 	tmp, err := os.CreateTemp(s.path(scratchDir), name+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(fileMode); err != nil {
 		tmp.Close()
 		return err
 	}

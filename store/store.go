@@ -65,6 +65,8 @@ const (
 	metaF       = "instances.meta"
 	rootMode    = 0o711
 	privateMode = 0o700
+	// fileMode is the registry files' (instances, instances.meta, default).
+	fileMode = 0o600
 )
 
 // Open opens the state root, creating it (0711) and images/, rootfs/ and
@@ -122,6 +124,12 @@ func (s *Store) makeDirs() error {
 			if err := os.Chmod(p, privateMode); err != nil {
 				return fmt.Errorf("state root: %w", err)
 			}
+		}
+	}
+	// Older versions wrote the registry files 0644.
+	for _, f := range []string{registryF, metaF, defaultF} {
+		if err := os.Chmod(s.path(f), fileMode); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("state root: %w", err)
 		}
 	}
 	return nil
