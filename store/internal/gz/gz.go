@@ -74,16 +74,36 @@ func members(f *inflater) error {
 		if err := f.trailer(); err != nil {
 			return err
 		}
-		if f.atEOF() {
-			if f.rerr != nil {
-				return f.rerr
+		if !f.atEOF() && f.in[f.ip] != 0 {
+			if err := f.header(); err != nil {
+				return err
 			}
-			return io.EOF
+			continue
 		}
-		if err := f.header(); err != nil {
-			return err
+		// Zero bytes after a member are padding, as GNU gzip takes them
+		// ("trailing zero bytes ignored"): some tools pad an archive to a
+		// block size. Anything after them, even a member, is junk, as
+		// gzip -d warns ("trailing garbage ignored").
+		if !f.zerosToEOF() {
+			return ErrHeader
 		}
+		if f.rerr != nil {
+			return f.rerr
+		}
+		return io.EOF
 	}
+}
+
+// zerosToEOF consumes zero bytes up to the end of the input; false at the
+// first other byte.
+func (f *inflater) zerosToEOF() bool {
+	for !f.atEOF() {
+		if f.in[f.ip] != 0 {
+			return false
+		}
+		f.ip++
+	}
+	return true
 }
 
 // header reads a member header (RFC 1952 2.3).

@@ -224,6 +224,39 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestZeroPadding: zero bytes after the last member (tools that pad to a
+// block size) are accepted, as GNU gzip does ("decompression OK, trailing
+// zero bytes ignored"); anything else after the zeros is still junk.
+func TestZeroPadding(t *testing.T) {
+	data := samples()["mixed"][:100000]
+	good := gzipWith(t, data, 6)
+	two := append(append([]byte{}, good...), good...)
+	for _, c := range []struct {
+		in   []byte
+		want []byte
+	}{
+		{append(append([]byte{}, good...), 0), data},
+		{append(append([]byte{}, good...), make([]byte, 7)...), data},
+		{append(append([]byte{}, good...), make([]byte, 10240-len(good)%10240)...), data},
+		{append(append([]byte{}, two...), make([]byte, 1<<20)...), append(append([]byte{}, data...), data...)},
+	} {
+		cmd := exec.Command("gzip", "-t")
+		cmd.Stdin = bytes.NewReader(c.in)
+		out, gnuErr := cmd.CombinedOutput()
+		got, err := gunzip(t, iotest.HalfReader(bytes.NewReader(c.in)))
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Errorf("%d zero bytes after the end: %v, %d bytes (gzip -t: %v %s)",
+				len(c.in)-len(good), err, len(got), gnuErr, out)
+		}
+	}
+	for _, junk := range [][]byte{{0, 0, 0, 1}, {0, 0x1f, 0x8b}, append(make([]byte, 600), good...)} {
+		in := append(append([]byte{}, good...), junk...)
+		if _, err := gunzip(t, bytes.NewReader(in)); !errors.Is(err, ErrHeader) {
+			t.Errorf("zeros then % x...: %v, want %v", junk[:3], err, ErrHeader)
+		}
+	}
+}
+
 // TestEveryTruncation cuts a stream at every length: each must fail, none
 // may decode as complete.
 func TestEveryTruncation(t *testing.T) {
