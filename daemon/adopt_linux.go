@@ -68,36 +68,54 @@ func (d *Daemon) watchPidfd(b *boot) {
 	d.finish(b, "exited (adopted: status unknown)", false)
 }
 
-// findInit returns the process among pids that is PID 1 of its own PID
-// namespace: the instance's init.
+// findInit returns the instance's init among pids: PID 1 of the PID
+// namespace the daemon made for the instance, a child of the daemon's own.
+// /proc/PID/status lists a process's pid in every namespace from the
+// daemon's down (NSpid), so the init's list is one longer than the
+// daemon's and ends in 1. A PID 1 deeper down (unshare -p -f, Docker
+// inside the instance) has a longer list: it is never taken, wherever the
+// cgroup walk meets it.
 func findInit(pids []int) (int, bool) {
+	self, ok := nspidOf("self")
+	if !ok {
+		return 0, false
+	}
 	for _, pid := range pids {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		inner, ok := innerPid(f)
-		f.Close()
-		if ok && inner == 1 {
+		ns, ok := nspidOf(strconv.Itoa(pid))
+		if ok && len(ns) == len(self)+1 && ns[len(ns)-1] == 1 {
 			return pid, true
 		}
 	}
 	return 0, false
 }
 
-// innerPid reads the pid in the innermost PID namespace from the NSpid
-// line of /proc/PID/status.
-func innerPid(r io.Reader) (int, bool) {
+func nspidOf(pid string) ([]int, bool) {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	return nspid(f)
+}
+
+// nspid reads the NSpid line of /proc/PID/status: the pid in each PID
+// namespace, outermost first.
+func nspid(r io.Reader) ([]int, bool) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "NSpid:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				return 0, false
-			}
-			n, err := strconv.Atoi(f[len(f)-1])
-			return n, err == nil
+		v, ok := strings.CutPrefix(sc.Text(), "NSpid:")
+		if !ok {
+			continue
 		}
+		var ns []int
+		for _, w := range strings.Fields(v) {
+			n, err := strconv.Atoi(w)
+			if err != nil {
+				return nil, false
+			}
+			ns = append(ns, n)
+		}
+		return ns, len(ns) > 0
 	}
-	return 0, false
+	return nil, false
 }
