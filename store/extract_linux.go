@@ -94,12 +94,13 @@ func sizeOf(r io.Reader) int64 {
 type extractor struct {
 	ctx       context.Context
 	dst       string
-	root      int            // O_PATH descriptor of dst
-	dirs      map[string]int // cached O_PATH descriptors of directories
-	dirMeta   map[string]*tar.Header
-	dirList   []string // directories in creation order, finished last
-	top       string   // the first component of every entry, if only one
-	multi     bool     // entries have several first components
+	root      int               // O_PATH descriptor of dst
+	dirs      map[string]int    // cached O_PATH descriptors of directories
+	dirMeta   map[string]*attrs // nil: a directory the image does not list
+	dirList   []string          // directories in creation order, finished last
+	dirBytes  int               // what dirMeta and dirList hold (maxDirMeta)
+	top       string            // the first component of every entry, if only one
+	multi     bool              // entries have several first components
 	size      int64
 	entries   int
 	w         *writers
@@ -113,7 +114,7 @@ func newExtractor(ctx context.Context, dst string) (*extractor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dst, err)
 	}
-	x := &extractor{ctx: ctx, dst: dst, root: fd, dirs: map[string]int{}, dirMeta: map[string]*tar.Header{},
+	x := &extractor{ctx: ctx, dst: dst, root: fd, dirs: map[string]int{}, dirMeta: map[string]*attrs{},
 		pending: map[string]chan struct{}{}}
 	x.w = newWriters(x)
 	return x, nil
@@ -141,6 +142,9 @@ func (x *extractor) run(r io.Reader) error {
 		}
 		if err != nil {
 			return x.readError(last, err)
+		}
+		if hdr, err = keptHeader(hdr); err != nil {
+			return err
 		}
 		last = hdr.Name
 		if err := x.w.failed(); err != nil {
@@ -178,6 +182,10 @@ func (x *extractor) readError(last string, err error) error {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: the image is truncated (%s)", ErrBadImage, where)
+	}
+	if errors.Is(err, tar.ErrFieldTooLong) { // archive/tar's maxSpecialFileSize
+		return fmt.Errorf("%w: an extended header or long name over the %d MiB limit on an entry's extended header (%s)",
+			ErrBadImage, maxPAXBytes>>20, where)
 	}
 	var re *readErr
 	if errors.As(err, &re) {
@@ -245,11 +253,11 @@ func (x *extractor) rootEntry(hdr *tar.Header) error {
 	if hdr.Typeflag != tar.TypeDir {
 		return &entryError{hdr.Name, fmt.Errorf("%w: the root of the image must be a directory", ErrBadImage)}
 	}
-	if _, err := attrsOf(hdr); err != nil {
+	a, err := attrsOf(hdr)
+	if err != nil {
 		return err
 	}
-	x.dirMeta["."] = hdr
-	return nil
+	return x.keepDir(hdr.Name, ".", &a)
 }
 
 func (x *extractor) noteTop(name string) {

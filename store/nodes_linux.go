@@ -13,10 +13,11 @@ import (
 // place, since creating entries inside it changes its mtime and its mode may
 // forbid writing.
 func (x *extractor) dir(pfd int, name, base string, hdr *tar.Header) error {
-	if _, err := attrsOf(hdr); err != nil {
+	a, err := attrsOf(hdr)
+	if err != nil {
 		return err
 	}
-	err := unix.Mkdirat(pfd, base, 0o700)
+	err = unix.Mkdirat(pfd, base, 0o700)
 	if err == unix.EEXIST {
 		err = x.clearFor(pfd, name, base, hdr, true)
 		if err == nil {
@@ -26,21 +27,36 @@ func (x *extractor) dir(pfd int, name, base string, hdr *tar.Header) error {
 	if err != nil && err != unix.EEXIST {
 		return x.opError(hdr.Name, "create directory", err)
 	}
-	if _, seen := x.dirMeta[name]; !seen {
+	return x.keepDir(hdr.Name, name, &a) // a later duplicate's metadata wins, as in GNU tar
+}
+
+// keepDir records the metadata of directory name (nil: an implicit one)
+// for finishDirs, within the maxDirMeta budget.
+func (x *extractor) keepDir(entry, name string, a *attrs) error {
+	old, seen := x.dirMeta[name]
+	cost := dirMetaCost(name, a)
+	if seen {
+		cost -= dirMetaCost(name, old)
+	}
+	if x.dirBytes+cost > maxDirMeta {
+		return &entryError{entry, fmt.Errorf("%w: the directories' metadata (names, owners, times, extended attributes), kept until every entry is in place, would exceed the %d MiB limit on directory metadata",
+			ErrBadImage, maxDirMeta>>20)}
+	}
+	x.dirBytes += cost
+	if !seen && name != "." {
 		x.dirList = append(x.dirList, name)
 	}
-	x.dirMeta[name] = hdr // a later duplicate's metadata wins, as in GNU tar
+	x.dirMeta[name] = a
 	return nil
 }
 
 // implicitDir records a directory made for an entry whose parent the image
 // does not list: GNU tar gives it mode 0755 and the extracting user.
-func (x *extractor) implicitDir(name string) {
+func (x *extractor) implicitDir(name string) error {
 	if _, seen := x.dirMeta[name]; seen {
-		return
+		return nil
 	}
-	x.dirList = append(x.dirList, name)
-	x.dirMeta[name] = nil
+	return x.keepDir(name, name, nil)
 }
 
 // clearFor makes room for a duplicate entry: a directory is kept for a
@@ -103,11 +119,19 @@ func (x *extractor) newJob(pfd int, name, base string, hdr *tar.Header) (*fileJo
 	if err != nil {
 		return nil, err
 	}
-	return &fileJob{pfd: pfd, base: base, path: name, hdr: hdr, attrs: a, fd: -1}, nil
+	// The job needs no records once a holds the attributes.
+	h := *hdr
+	h.PAXRecords = nil
+	return &fileJob{pfd: pfd, base: base, path: name, hdr: &h, attrs: a, fd: -1}, nil
 }
 
 // queue hands j to the writers and remembers it as pending.
 func (x *extractor) queue(j *fileJob) error {
+	if j.attrs.bytes() > maxQueuedAttrs {
+		err := x.runJob(j, nil)
+		x.w.arena.put(j.data)
+		return err
+	}
 	if err := x.w.queue(x.ctx, j); err != nil {
 		return err
 	}
@@ -278,15 +302,11 @@ func (x *extractor) finishDirs() error {
 	return x.opError(".", "set root metadata", x.applyDir(fd, x.dirMeta["."]))
 }
 
-// applyDir sets a directory's metadata; hdr nil means a directory the image
+// applyDir sets a directory's metadata; a nil means a directory the image
 // does not list (mode 0755, root, current time).
-func (x *extractor) applyDir(fd int, hdr *tar.Header) error {
-	if hdr == nil {
+func (x *extractor) applyDir(fd int, a *attrs) error {
+	if a == nil {
 		return unix.Fchmod(fd, 0o755)
-	}
-	a, err := attrsOf(hdr)
-	if err != nil {
-		return err
 	}
 	return a.applyFd(fd)
 }

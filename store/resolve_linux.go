@@ -78,7 +78,9 @@ func (x *extractor) makeParents(entry, dir string) (int, error) {
 		if err := unix.Mkdirat(pfd, parts[i], 0o700); err != nil && err != unix.EEXIST {
 			return -1, fmt.Errorf("extract %q: create directory %s: %w", entry, sub, err)
 		}
-		x.implicitDir(sub)
+		if err := x.implicitDir(sub); err != nil {
+			return -1, err
+		}
 	}
 	return openBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
 }

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peakHeap runs f while sampling the bytes of live and not yet swept heap
+// objects every millisecond, and returns the highest sample above the
+// level before f, with the bytes f allocated in all.
+func peakHeap(f func()) (peak, total uint64) {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	base := s[0].Value.Uint64()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > base && v-base > peak {
+				peak = v - base
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	wg.Wait()
+	runtime.ReadMemStats(&after)
+	return peak, after.TotalAlloc - before.TotalAlloc
+}
+
+// paxTar is a tar of n entries made by mk, each carrying the PAX records
+// recs gives it.
+func paxTar(t *testing.T, n int, mk func(i int) (*tar.Header, map[string]string)) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := range n {
+		hdr, recs := mk(i)
+		hdr.PAXRecords, hdr.Format = recs, tar.FormatPAX
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatalf("tar header %s: %v", hdr.Name, err)
+		}
+		if hdr.Size > 0 {
+			tw.Write(bytes.Repeat([]byte{'x'}, int(hdr.Size)))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestLargePAXRecords: the shape of issue 12 (800 directories, each with a
+// PAX comment of almost 1 MiB, 851 KB once gzipped) is extracted without the
+// daemon holding the records; directories whose extended attributes would
+// have to be kept past the directory metadata budget are refused with an
+// error naming it, as is an extended header over archive/tar's 1 MiB.
+func TestLargePAXRecords(t *testing.T) {
+	comment := map[string]string{"comment": strings.Repeat("c", 1<<20-1024)}
+	xattrs := map[string]string{}
+	for i := range 16 {
+		xattrs[fmt.Sprintf("SCHILY.xattr.user.a%02d", i)] = strings.Repeat("v", 65000)
+	}
+	dirWith := func(recs map[string]string) func(int) (*tar.Header, map[string]string) {
+		return func(i int) (*tar.Header, map[string]string) {
+			return &tar.Header{Name: fmt.Sprintf("d%03d/", i), Typeflag: tar.TypeDir, Mode: 0o755}, recs
+		}
+	}
+	// An extended header of 1 MiB and one byte, which archive/tar will not
+	// write: a single record, then a file.
+	rec := paxRecord("comment", strings.Repeat("c", 1<<20+1-len("7 comment=\n")-6))
+	if len(rec) != 1<<20+1 {
+		t.Fatalf("record of %d bytes", len(rec))
+	}
+	huge := cat(rawHeader("PaxHeaders/f", 'x', int64(len(rec)), ""), padBlock([]byte(rec)),
+		makeTar(t, file("f", "x")))
+	cases := []struct {
+		name string
+		data []byte
+		want string // "" for success
+		heap uint64 // the most the heap may grow
+	}{
+		{"dir-comments", gzipBytes(paxTar(t, 800, dirWith(comment))), "", 64 << 20},
+		{"dir-xattrs", gzipBytes(paxTar(t, 800, dirWith(xattrs))), "64 MiB limit on directory metadata",
+			// What is kept, and as much again before the collector runs.
+			2*maxDirMeta + 16<<20},
+		{"oversized-header", gzipBytes(huge), "1 MiB limit on an entry's extended header", 64 << 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			var err error
+			start := time.Now()
+			peak, total := peakHeap(func() { err = sb.newFrom("pax.tar.gz", c.data) })
+			t.Logf("%d KB image: %v in %v; peak heap +%d MiB, %d MiB allocated meanwhile",
+				len(c.data)>>10, err, time.Since(start).Round(time.Millisecond), peak>>20, total>>20)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("new: %v", err)
+			case c.want != "" && (!errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("new: %v; want ErrBadImage naming %q", err, c.want)
+			}
+			if peak > c.heap {
+				t.Errorf("the heap grew by %d MiB, over %d MiB", peak>>20, c.heap>>20)
+			}
+			if c.want != "" {
+				sb.untouched()
+			}
+		})
+	}
+}
