@@ -110,46 +110,27 @@ func (d *Daemon) conn(c *net.UnixConn) {
 		c.Write([]byte("error: permission denied: only root and members of group initns may use initns\n"))
 		return
 	}
-	d.session(&fdReader{c: c}, c, p)
+	w := newWire(c)
+	defer w.closeFDs()
+	d.session(w, c, p)
 }
 
-// fdReader reads a connection and keeps the descriptors the peer passed
-// with SCM_RIGHTS (exec passes its stdin, stdout and stderr).
-type fdReader struct {
-	c   *net.UnixConn
-	fds []int
-}
-
-func (r *fdReader) Read(p []byte) (int, error) {
-	oob := make([]byte, unix.CmsgSpace(4*8))
-	n, oobn, _, _, err := r.c.ReadMsgUnix(p, oob)
-	if n < 0 { // on errors, which io.Reader must not report as a count
-		n = 0
-	}
-	if oobn > 0 {
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		for _, m := range msgs {
-			if fds, err := unix.ParseUnixRights(&m); err == nil {
-				r.fds = append(r.fds, fds...)
-			}
-		}
-	}
-	return n, err
-}
-
-// takeFDs returns the descriptors received so far; the caller owns them.
-func (r *fdReader) takeFDs() []int {
-	fds := r.fds
-	r.fds = nil
-	return fds
+// session is one connection's requests, read in order.
+type session struct {
+	br       *bufio.Reader
+	w        io.Writer
+	p        peer
+	wire     *wire // nil when not reading a socket (the fuzz tests)
+	consumed int64 // bytes of request lines read so far
 }
 
 // session serves the requests of one connection, in either mode, until
 // the peer stops sending or sends a line too long to be a request.
 func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
-	br := bufio.NewReaderSize(r, api.MaxLine)
+	s := &session{br: bufio.NewReaderSize(r, api.MaxLine), w: w, p: p}
+	s.wire, _ = r.(*wire)
 	for {
-		line, err := readLine(br)
+		line, err := readLine(s.br)
 		if err != nil {
 			if !errors.Is(err, errEOF) {
 				w.Write([]byte(answerSyntax))
@@ -157,14 +138,26 @@ func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
 			}
 			return
 		}
+		s.consumed += int64(len(line)) + 1
+		fds := s.takeFDs()
 		if strings.HasPrefix(line, "{") {
-			if last := d.clientRequest(br, r, w, p, line); last {
+			if last := d.clientRequest(s, line, fds); last {
 				return
 			}
 		} else {
+			closeAll(fds) // no compatibility-mode request takes descriptors
 			d.compatRequest(w, p, line)
 		}
 	}
+}
+
+// takeFDs returns the descriptors that came with the request lines read so
+// far; the caller owns them.
+func (s *session) takeFDs() []int {
+	if s.wire == nil {
+		return nil
+	}
+	return s.wire.take(s.consumed)
 }
 
 var errEOF = errors.New("end of requests")
@@ -238,15 +231,12 @@ func (d *Daemon) compatRequest(c io.Writer, p peer, line string) {
 	c.Write([]byte(compatAnswer(result, err)))
 }
 
-// clientRequest serves one client-mode request. It reports whether the
-// request ends the session: exec does, because while its command runs the
-// connection is watched for the client hanging up.
-func (d *Daemon) clientRequest(br *bufio.Reader, r io.Reader, c io.Writer, p peer, line string) (last bool) {
-	enc := json.NewEncoder(c)
-	var fds []int
-	if fr, ok := r.(*fdReader); ok {
-		fds = fr.takeFDs()
-	}
+// clientRequest serves one client-mode request, which owns fds, the
+// descriptors that came with it. It reports whether the request ends the
+// session: exec does, because while its command runs the connection is
+// watched for the client hanging up.
+func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
+	enc := json.NewEncoder(s.w)
 	defer closeAll(fds)
 	var req api.Request
 	if err := json.Unmarshal([]byte(line), &req); err != nil {
@@ -257,18 +247,12 @@ func (d *Daemon) clientRequest(br *bufio.Reader, r io.Reader, c io.Writer, p pee
 		fds: fds, env: req.Env, overlay: req.Overlay}
 	if req.Cmd == "exec" {
 		hup := make(chan struct{})
-		go func() { br.ReadByte(); close(hup) }()
+		go func() { s.br.ReadByte(); close(hup) }()
 		cl.hangup, last = hup, true
 	}
-	result, err := d.handle(context.Background(), p, req.Cmd, cl)
+	result, err := d.handle(context.Background(), s.p, req.Cmd, cl)
 	enc.Encode(reply(result, err))
 	return last
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 func reply(result any, err error) api.Reply {

@@ -15,6 +15,11 @@ import (
 // MaxLine bounds a request line in either mode.
 const MaxLine = 4096
 
+// MaxFDs is the most descriptors a request takes (exec: the caller's
+// stdin, stdout and stderr). The daemon closes any more a client sends,
+// and any a request does not take, as they arrive.
+const MaxFDs = 3
+
 // Request is one client-mode request.
 type Request struct {
 	Cmd     string        `json:"cmd"`               // the command: a verb of the compatibility mode (see help), e.g. new, run, stop, exec, ls
