@@ -3,8 +3,14 @@ package store
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -130,4 +136,92 @@ func TestLargePAXRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sparseTar is a tar of n sparse files of size bytes each, all hole: the
+// PAX 1.0 members GNU tar --sparse writes, a few hundred bytes apiece.
+func sparseTar(t *testing.T, n int, size int64) []byte {
+	t.Helper()
+	var out []byte
+	for i := range n {
+		m := sparseMap(nil, size)
+		h, err := sparseHeaders(fmt.Sprintf("sparse%d", i), 0o644, 0, 0, time.Unix(1e9, 0), size, int64(len(m)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, h...), m...)
+	}
+	return append(out, make([]byte, 2*blockSize)...)
+}
+
+// dockerSaveOf is a `docker save` archive (Docker 25 and later: the layers
+// are blobs/sha256/HEX) whose manifest lists the blobs of layers in the
+// order given by list, repeats included, as docker save writes an image
+// with two identical layers.
+func dockerSaveOf(t *testing.T, layers [][]byte, list []int) []byte {
+	t.Helper()
+	var es []entry
+	var names []string
+	for _, l := range layers {
+		sum := sha256.Sum256(l)
+		es = append(es, file("blobs/sha256/"+hex.EncodeToString(sum[:]), string(l)))
+	}
+	for _, i := range list {
+		sum := sha256.Sum256(layers[i])
+		names = append(names, "blobs/sha256/"+hex.EncodeToString(sum[:]))
+	}
+	mj, _ := json.Marshal([]map[string]any{{"Config": "cfg.json", "RepoTags": []string{"x:latest"}, "Layers": names}})
+	es = append(es, file("cfg.json", "{}"), file("manifest.json", string(mj)))
+	return makeTar(t, es...)
+}
+
+// TestSparseAndLayerBudget: the 10 KB tar of issue 12 (six sparse files
+// of 64 GiB each, 21 s of CPU) and a docker save manifest listing one
+// layer 2,000 times are refused at once, naming the limit; a layer listed
+// twice, as docker save writes an image with two identical layers, is
+// applied at each place.
+func TestSparseAndLayerBudget(t *testing.T) {
+	gone := makeTar(t, file("f", "first"))
+	rm := makeTar(t, file(".wh.f", ""))
+	many := make([]int, 2000)
+	const sparseLimit = "8.0 GiB limit on the apparent size of sparse files"
+	cases := []struct {
+		name, image string
+		data        []byte
+		want        string
+		took        time.Duration
+	}{
+		{"six-64GiB-sparse", "sparse.tar", sparseTar(t, 6, 64<<30), sparseLimit, 100 * time.Millisecond},
+		{"one-300GiB-sparse", "sparse1.tar", sparseTar(t, 1, 300<<30), sparseLimit, 100 * time.Millisecond},
+		// Each file under the limit: the total refuses the second, after
+		// the holes of the first were skipped.
+		{"six-7GiB-sparse", "sparse7.tar", sparseTar(t, 6, 7<<30), sparseLimit, time.Second},
+		{"layer-2000-times", "docker.tar", dockerSaveOf(t, [][]byte{gone}, many), "2000 layers, over the limit of 128", 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			start := time.Now()
+			err := sb.newFrom(c.image, c.data)
+			took := time.Since(start)
+			t.Logf("%d KB image refused in %v: %v", len(c.data)>>10, took.Round(time.Millisecond), err)
+			if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("new: %v; want ErrBadImage naming %q", err, c.want)
+			}
+			if took > c.took {
+				t.Errorf("refused after %v", took)
+			}
+			sb.untouched()
+		})
+	}
+	t.Run("layer-twice", func(t *testing.T) {
+		s := newStore(t)
+		must(t, os.WriteFile(s.ImagePath("twice.tar"), dockerSaveOf(t, [][]byte{gone, rm}, []int{0, 1, 0}), 0o600))
+		if err := s.New(context.Background(), "box", "twice.tar", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(s.RootfsPath("box"), "f")); string(got) != "first" {
+			t.Errorf("f: %q, %v; want the third layer to have made it again", got, err)
+		}
+	})
 }

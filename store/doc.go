@@ -65,11 +65,12 @@
 //   - ACLs use the binary system.posix_acl_* record when GNU tar stored it,
 //     else the SCHILY.acl text; names in the text are looked up on the host,
 //     as GNU tar does, and an unknown name is an error, not a dropped entry.
-//   - Bounds: PAX headers, long names and sparse maps are capped at 1 MiB by
-//     archive/tar; names at 4095 bytes, components at 255, nesting at 1024
-//     levels; xattr values at 64 KiB; sparse files at 256 GiB; the zstd
-//     window and the xz dictionary at 128 MiB; file data buffered for the
-//     writers at 32 MiB.
+//   - Bounds (budget.go): PAX headers, long names and sparse maps are capped
+//     at 1 MiB by archive/tar; names at 4095 bytes, components at 255,
+//     nesting at 1024 levels; xattr values at 64 KiB; the apparent size of
+//     all sparse files of an image at 8 GiB; layers at 128; the directory
+//     metadata kept until the end at 64 MiB; the zstd window and the xz
+//     dictionary at 128 MiB; file data buffered for the writers at 32 MiB.
 //
 // # Snapshots
 //

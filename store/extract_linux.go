@@ -36,11 +36,6 @@ func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (ExtractR
 	return extract(ctx, r, dst, p, extractOpts{sync: true, maxSparse: maxSparseSize})
 }
 
-// maxSparseSize bounds the size of a sparse file: archive/tar hands its
-// holes over as zeros, which are scanned (at several GB/s) to skip them, so
-// the size bounds the time an image can make extraction spend.
-const maxSparseSize = 256 << 30
-
 // extractOpts tunes extract for the fuzz target, which skips the sync (a
 // syncfs per input would flush the disk thousands of times) and allows
 // smaller sparse files.
@@ -63,7 +58,7 @@ func extract(ctx context.Context, r io.Reader, dst string, p Progress, opts extr
 	if err != nil {
 		return res, err
 	}
-	x.maxSparse = opts.maxSparse
+	x.sparse = &sparseBudget{left: opts.maxSparse, limit: opts.maxSparse}
 	defer x.close()
 	if err := x.run(pr); err != nil {
 		if ctx.Err() != nil {
@@ -92,21 +87,21 @@ func sizeOf(r io.Reader) int64 {
 // extractor holds the state of one extraction. Only its run goroutine
 // touches it; file contents are written by its writers.
 type extractor struct {
-	ctx       context.Context
-	dst       string
-	root      int               // O_PATH descriptor of dst
-	dirs      map[string]int    // cached O_PATH descriptors of directories
-	dirMeta   map[string]*attrs // nil: a directory the image does not list
-	dirList   []string          // directories in creation order, finished last
-	dirBytes  int               // what dirMeta and dirList hold (maxDirMeta)
-	top       string            // the first component of every entry, if only one
-	multi     bool              // entries have several first components
-	size      int64
-	entries   int
-	w         *writers
-	pending   map[string]chan struct{} // entries queued to the writers
-	layer     *layerState              // applying a layer of an OCI image (oci_layer_linux.go)
-	maxSparse int64
+	ctx      context.Context
+	dst      string
+	root     int               // O_PATH descriptor of dst
+	dirs     map[string]int    // cached O_PATH descriptors of directories
+	dirMeta  map[string]*attrs // nil: a directory the image does not list
+	dirList  []string          // directories in creation order, finished last
+	dirBytes int               // what dirMeta and dirList hold (maxDirMeta)
+	top      string            // the first component of every entry, if only one
+	multi    bool              // entries have several first components
+	size     int64
+	entries  int
+	w        *writers
+	pending  map[string]chan struct{} // entries queued to the writers
+	layer    *layerState              // applying a layer of an OCI image (oci_layer_linux.go)
+	sparse   *sparseBudget            // shared by the layers of an image
 }
 
 func newExtractor(ctx context.Context, dst string) (*extractor, error) {

@@ -83,13 +83,13 @@ func TestBounds(t *testing.T) {
 		data []byte
 		want string
 	}{
-		"pax-header-over-1MiB": {bigPAX(), "corrupt"},
+		"pax-header-over-1MiB": {bigPAX(), "1 MiB limit on an entry's extended header"},
 		"sparse-map-too-large": {hugeSparse(), "truncated"},
 		"sparse-file-too-large": {func() []byte {
 			hdr, _ := sparseHeaders("s", 0o644, 0, 0, unixEpoch, 300<<30, 512+4, nil)
 			b := append(hdr, padBlock([]byte("1\n0\n4\n"))...)
 			return append(append(b, padBlock([]byte("data"))...), make([]byte, 1024)...)
-		}(), "over the limit of 256 GiB"},
+		}(), "8.0 GiB limit on the apparent size of sparse files"},
 		"too-deep": {makeTar(t, file(strings.Repeat("a/", 1100)+"x", "x")), "levels deep"},
 		"xattr-too-large": {func() []byte {
 			var buf bytes.Buffer

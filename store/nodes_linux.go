@@ -94,9 +94,10 @@ func (x *extractor) file(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		return err
 	}
 	j.sparse = isSparse(hdr)
-	if j.sparse && hdr.Size > x.maxSparse {
-		return &entryError{hdr.Name, fmt.Errorf("%w: a sparse file of %d GiB, over the limit of %d GiB",
-			ErrBadImage, hdr.Size>>30, x.maxSparse>>30)}
+	if j.sparse {
+		if err := x.sparse.take(hdr.Size); err != nil {
+			return &entryError{hdr.Name, err}
+		}
 	}
 	x.size += hdr.Size
 	if hdr.Size > smallFile {

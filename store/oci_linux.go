@@ -167,12 +167,24 @@ func imageLayers(src blobSource) ([]layerRef, error) {
 			return nil, err
 		}
 		defer done()
-		return dockerLayers(r)
+		refs, err := dockerLayers(r)
+		if err != nil {
+			return nil, err
+		}
+		return refs, checkLayerCount(refs)
 	}
 	return nil, fmt.Errorf("%w: the archive has neither index.json (OCI) nor manifest.json (docker save)", ErrBadImage)
 }
 
 func ociLayers(src blobSource) ([]layerRef, error) {
+	refs, err := ociManifestLayers(src)
+	if err != nil {
+		return nil, err
+	}
+	return refs, checkLayerCount(refs)
+}
+
+func ociManifestLayers(src blobSource) ([]layerRef, error) {
 	r, _, done, err := src.open("index.json")
 	if err != nil {
 		return nil, err
@@ -268,6 +280,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 		}
 	}()
 	var total, done int64
+	sparse := &sparseBudget{left: maxSparseSize, limit: maxSparseSize}
 	for _, ref := range refs {
 		_, n, release, err := src.open(ref.Path)
 		if err != nil {
@@ -277,7 +290,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 		total += n
 	}
 	for i, ref := range refs {
-		n, err := applyRef(ctx, src, ref, dst, i == 0, &res, func(d, _ int64) {
+		n, err := applyRef(ctx, src, ref, dst, i == 0, sparse, &res, func(d, _ int64) {
 			if p != nil {
 				p(done+d, total)
 			}
@@ -295,7 +308,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 }
 
 // applyRef applies one layer, checking its content against its digest.
-func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, first bool, res *ExtractResult, p Progress) (int64, error) {
+func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, first bool, sparse *sparseBudget, res *ExtractResult, p Progress) (int64, error) {
 	r, n, release, err := src.open(ref.Path)
 	if err != nil {
 		return 0, err
@@ -306,7 +319,7 @@ func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, fir
 		h = newDigester(ref.Digest)
 		r = io.TeeReader(r, h)
 	}
-	lr, err := applyLayer(ctx, r, dst, first, p)
+	lr, err := applyLayer(ctx, r, dst, first, sparse, p)
 	if err != nil {
 		return 0, err
 	}
@@ -325,13 +338,13 @@ func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, fir
 }
 
 // applyLayer extracts one layer over the tree dst (see layerEntry).
-func applyLayer(ctx context.Context, r io.Reader, dst string, first bool, p Progress) (ExtractResult, error) {
+func applyLayer(ctx context.Context, r io.Reader, dst string, first bool, sparse *sparseBudget, p Progress) (ExtractResult, error) {
 	pr := newProgressReader(ctx, r, -1, p)
 	x, err := newExtractor(ctx, dst)
 	if err != nil {
 		return ExtractResult{}, err
 	}
-	x.maxSparse = maxSparseSize
+	x.sparse = sparse
 	x.layer = &layerState{first: first, created: map[string]bool{}}
 	defer x.close()
 	if err := x.run(pr); err != nil {
