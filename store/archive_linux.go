@@ -145,7 +145,7 @@ func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) erro
 	if (fileID{st.Dev, st.Ino}) == a.skip {
 		return nil
 	}
-	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if vanished(err) {
 		return nil
 	}
@@ -174,8 +174,9 @@ func (a *archiver) file(pfd int, name, path, rel string, st *unix.Stat_t) error 
 		return a.writeHeader(hdr, path)
 	}
 	// O_NOATIME: archiving must not change the tree (root may use it on
-	// any file).
-	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_CLOEXEC, 0)
+	// any file). O_NONBLOCK: a FIFO put in the file's place since the stat
+	// must not make the open wait for a writer.
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if vanished(err) {
 		return nil
 	}

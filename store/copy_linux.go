@@ -125,7 +125,9 @@ func (c *copier) subdir(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 }
 
 func (c *copier) file(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
-	s, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO put in the file's place since the stat fails the
+	// copy instead of blocking it.
+	s, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return copyErr(rel, "open", err)
 	}

@@ -79,7 +79,7 @@ func (t tree) stat(rel string) (st unix.Stat_t, ok bool, err error) {
 		return st, true, unix.Fstat(t.root, &st)
 	}
 	fd, err := openBeneath(t.root, rel, unix.O_PATH|unix.O_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
+	if movedAway(err) {
 		return st, false, nil
 	}
 	if err != nil {
@@ -91,8 +91,8 @@ func (t tree) stat(rel string) (st unix.Stat_t, ok bool, err error) {
 
 // names lists the directory rel (nil if it is not a directory).
 func (t tree) names(rel string) ([]string, error) {
-	fd, err := openBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
+	fd, err := openBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	if movedAway(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -114,6 +114,13 @@ func (t tree) readlink(rel string) string {
 	}
 	target, _ := readlinkAt(fd, base)
 	return target
+}
+
+// movedAway reports an error of openBeneath that means the path no longer
+// leads to a file of the tree: removed, or a component now a symlink, a
+// non-directory or a mount point.
+func movedAway(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV)
 }
 
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }

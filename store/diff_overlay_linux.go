@@ -132,7 +132,7 @@ func isWhiteout(st *unix.Stat_t) bool {
 // isOpaque: an upper directory with trusted.overlay.opaque=y hides the
 // lower directory of the same name (it replaced a deleted one).
 func (d *overlayDiff) isOpaque(rel string) bool {
-	fd, err := openBeneath(d.upper.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	fd, err := openBeneath(d.upper.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return false
 	}

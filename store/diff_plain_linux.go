@@ -246,14 +246,27 @@ func (d *plainDiff) sameLink(hdr *tar.Header, st *unix.Stat_t) (bool, error) {
 	return ok && tst.Ino == st.Ino && tst.Dev == st.Dev, err
 }
 
-// sameContent compares the file rel with the entry's data.
+// sameContent compares the file rel with the entry's data. The running
+// instance may have put a FIFO or a device in the file's place since it
+// was stat'ed: O_NONBLOCK keeps the open from waiting for a writer, and
+// what was opened is checked to be a regular file before it is read.
 func (d *plainDiff) sameContent(rel string, data io.Reader) (bool, error) {
-	fd, err := openBeneath(d.t.root, rel, unix.O_RDONLY|unix.O_NOFOLLOW)
+	fd, err := openBeneath(d.t.root, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOATIME)
+	if movedAway(err) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("open %s: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, nil
+	}
 	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
 	fr := bufio.NewReader(f)
 	for {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -167,19 +166,6 @@ func (s *Store) legacyMeta(name string) Instance {
 	}
 	in.Size = treeSize(p)
 	return in
-}
-
-func treeSize(root string) int64 {
-	var n int64
-	_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // writeRegistry writes the registry (the commit point) and the metadata,
