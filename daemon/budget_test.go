@@ -3,8 +3,10 @@ package daemon_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +151,127 @@ func (e *env) steadyFDs() int {
 		}
 	}
 	return last
+}
+
+// TestIdleConnectionsTimeOut: a connection that sends nothing, or stops in
+// the middle of a line, is closed after the idle or the line timeout, and
+// gives back its descriptor; meanwhile ls answers, and a long request (an
+// exec longer than both timeouts) is not idle. Issue 12: 100 silent
+// connections held 100 descriptors for ever.
+func TestIdleConnectionsTimeOut(t *testing.T) {
+	const idle, line = 2 * time.Second, time.Second
+	e := startDaemon(t, "--idle-timeout", idle.String(), "--line-timeout", line.String())
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	fds0 := e.steadyFDs()
+
+	type held struct {
+		c          *net.UnixConn
+		want       string // what the daemon says before it closes; "" nothing
+		min        time.Duration
+		start, end time.Time
+	}
+	var conns []*held
+	start := time.Now()
+	// Each one's start is taken before the daemon can start its clock.
+	for i := 0; i < 100; i++ { // silent
+		conns = append(conns, &held{start: time.Now(), c: e.dialUnix(), min: idle})
+	}
+	for i := 0; i < 20; i++ { // one request, then silent
+		h := &held{start: time.Now(), c: e.dialUnix(), min: idle}
+		h.c.Write([]byte("ls instance\n"))
+		if got := readAnswers(t, h.c, 1); got != "box\n\n" {
+			t.Fatalf("ls instance = %q", got)
+		}
+		conns = append(conns, h)
+	}
+	for i := 0; i < 20; i++ { // half a line, in either mode
+		h := &held{start: time.Now(), c: e.dialUnix(), want: "syntax\n", min: line}
+		h.c.Write([]byte("ls inst"))
+		conns = append(conns, h)
+		h = &held{start: time.Now(), c: e.dialUnix(), want: `{"done":true,"error":"bad request: line not finished within 1s`, min: line}
+		h.c.Write([]byte(`{"cmd":"l`))
+		conns = append(conns, h)
+	}
+	e.ok("ls") // answers beside them
+	exec := make(chan result, 1)
+	go func() { exec <- e.client("exec", "box", "--", "busybox", "sleep", "3") }()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for _, h := range conns {
+		wg.Add(1)
+		go func(h *held) {
+			defer wg.Done()
+			h.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, err := bufio.NewReader(h.c).ReadString('\n')
+			h.end = time.Now()
+			switch {
+			case h.want == "" && (got != "" || err != io.EOF):
+				errs <- fmt.Errorf("silent connection: read %q, %v; want the daemon to close it", got, err)
+			case h.want != "" && !strings.HasPrefix(got, h.want):
+				errs <- fmt.Errorf("half-line connection: read %q (%v), want %q", got, err, h.want)
+			case h.end.Sub(h.start) < h.min:
+				errs <- fmt.Errorf("closed after %v, before the timeout %v", h.end.Sub(h.start), h.min)
+			}
+		}(h)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var last time.Duration
+	for _, h := range conns {
+		last = max(last, h.end.Sub(start))
+		h.c.Close()
+	}
+	if r := <-exec; r.code != 0 {
+		t.Errorf("exec sleep 3, longer than the idle and line timeouts: exit %d: %s", r.code, r.stderr)
+	}
+	fds := e.steadyFDs()
+	t.Logf("%d connections (100 silent, 20 after a request, 40 mid-line) all closed by %v (idle timeout %v, line timeout %v); descriptors %d -> %d",
+		len(conns), last.Round(time.Millisecond), idle, line, fds0, fds)
+	if fds > fds0 {
+		t.Errorf("descriptors %d -> %d", fds0, fds)
+	}
+	e.ok("ls")
+}
+
+// TestConnectionCap: past the most connections the daemon serves at once,
+// a connection gets one line saying so and is closed; once one closes, the
+// next is served.
+func TestConnectionCap(t *testing.T) {
+	const most = 20
+	e := startDaemon(t, "--max-connections", fmt.Sprint(most))
+	var conns []*net.UnixConn
+	for i := 0; i < most; i++ {
+		c := e.dialUnix()
+		c.Write([]byte("ls instance\n"))
+		if got := readAnswers(t, c, 1); got != "\n" {
+			t.Fatalf("connection %d: ls instance = %q", i, got)
+		}
+		conns = append(conns, c)
+	}
+	c := e.dialUnix()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	refusal := readLineOf(t, r)
+	want := fmt.Sprintf("error: busy: %d connections open", most)
+	if !strings.HasPrefix(refusal, want) {
+		t.Fatalf("connection %d: %q, want %q...", most+1, refusal, want)
+	}
+	if rest, err := r.ReadString('\n'); rest != "" || err != io.EOF {
+		t.Fatalf("after the refusal: %q, %v; want the connection closed", rest, err)
+	}
+	c.Close()
+	e.refused(1, want, "ls")
+	conns[0].Close()
+	e.waitFor("ls to be served again", func() bool { return e.client("ls").code == 0 })
+	t.Logf("refusal: %s", strings.TrimSpace(refusal))
+	for _, c := range conns[1:] {
+		c.Close()
+	}
 }

@@ -23,7 +23,21 @@ type Config struct {
 	StopTimeout time.Duration
 	Debug       bool // enables the test-only debug-panic request
 	Hotkey      bool // Ctrl+Alt+J opens the host shell on VT63
+
+	// The socket's budget (RELIABILITY.md, "Resource budget"); settable
+	// so that tests need not wait a minute.
+	MaxConns    int           // connections served at once; past it, refused with one line
+	IdleTimeout time.Duration // a connection silent this long between requests is closed
+	LineTimeout time.Duration // a request line must end this long after its first byte
 }
+
+// The socket's budget by default: see RELIABILITY.md, "Resource budget",
+// for the reasons behind each number.
+const (
+	defaultMaxConns    = 512
+	defaultIdleTimeout = 60 * time.Second
+	defaultLineTimeout = 10 * time.Second
+)
 
 // env returns the environment variable or the default.
 func env(key, def string) string {
@@ -49,6 +63,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 10*time.Second, "default graceful stop timeout")
 	fs.BoolVar(&c.Debug, "debug", false, "enable test-only requests")
 	fs.BoolVar(&c.Hotkey, "hotkey", true, "Ctrl+Alt+J freezes the instance and opens a host shell on VT63")
+	fs.IntVar(&c.MaxConns, "max-connections", defaultMaxConns, "connections served at once; past it, one is refused with one line")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", defaultIdleTimeout, "a connection silent this long between requests is closed")
+	fs.DurationVar(&c.LineTimeout, "line-timeout", defaultLineTimeout, "a request line must end this long after its first byte")
 	err := fs.Parse(args)
 	c.HaltSignal = unix.Signal(*halt)
 	if c.Log == "" {
@@ -57,7 +74,23 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	if err == nil && (*halt < 1 || *halt > 64) {
 		err = fmt.Errorf("--halt-signal %d: not a signal number (1-64)", *halt)
 	}
+	if err == nil {
+		err = c.checkBudget()
+	}
 	return c, fs.Args(), err
+}
+
+// checkBudget refuses a socket budget that would refuse everything.
+func (c *Config) checkBudget() error {
+	switch {
+	case c.MaxConns < 1:
+		return fmt.Errorf("--max-connections %d: must be at least 1", c.MaxConns)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("--idle-timeout %v: must be positive", c.IdleTimeout)
+	case c.LineTimeout <= 0:
+		return fmt.Errorf("--line-timeout %v: must be positive", c.LineTimeout)
+	}
+	return nil
 }
 
 // sigRTMin is SIGRTMIN as programs see it: the kernel's first real-time

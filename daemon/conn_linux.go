@@ -1,8 +1,13 @@
 package daemon
 
 import (
+	"bufio"
+	"errors"
 	"math"
 	"net"
+	"os"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -14,12 +19,19 @@ import (
 // descriptor is remembered with the place in the byte stream where it
 // arrived, so that a request line takes exactly its own (exec takes its
 // caller's stdin, stdout and stderr); the session closes every other one
-// at once (RELIABILITY.md, "Resource budget").
+// at once. A wire also bounds how long a client may keep the daemon
+// waiting: idle between requests, in the middle of a line, or not reading
+// its answers (RELIABILITY.md, "Resource budget").
 type wire struct {
-	c    *net.UnixConn
-	oob  []byte
-	read int64        // bytes read from the connection so far
-	fds  []receivedFD // received, not yet taken by a request line
+	c          *net.UnixConn
+	oob        []byte
+	read       int64        // bytes read from the connection so far
+	fds        []receivedFD // received, not yet taken by a request line
+	idle, line time.Duration
+	waiting    error // what a read past the deadline means now: errIdle or errLineTimeout
+
+	wmu  sync.Mutex // writes: a request's progress and its answer
+	werr error      // the first write that failed; every later one fails too
 }
 
 // receivedFD is a descriptor waiting for the request line it came with.
@@ -28,10 +40,50 @@ type receivedFD struct {
 	at int64 // offset in the stream of a byte of the message that carried it
 }
 
-func newWire(c *net.UnixConn) *wire {
+func newWire(c *net.UnixConn, idle, line time.Duration) *wire {
 	// Room for one descriptor more than a request takes: the kernel closes
 	// what does not fit (MSG_CTRUNC), the daemon closes the one more.
-	return &wire{c: c, oob: make([]byte, unix.CmsgSpace(4*(api.MaxFDs+1)))}
+	return &wire{c: c, oob: make([]byte, unix.CmsgSpace(4*(api.MaxFDs+1))), idle: idle, line: line}
+}
+
+// Reads past a deadline.
+var (
+	errIdle        = errors.New("idle")
+	errLineTimeout = errors.New("line timeout")
+)
+
+// timeout is a read past a deadline, saying which.
+type timeout struct {
+	err error // errIdle or errLineTimeout
+	msg string
+}
+
+func (t *timeout) Error() string { return t.msg }
+func (t *timeout) Unwrap() error { return t.err }
+
+// awaitLine waits at most the idle timeout for the first byte of a request
+// line, and then gives the rest of the line the line timeout.
+func (w *wire) awaitLine(br *bufio.Reader) error {
+	if br.Buffered() == 0 {
+		w.waiting = errIdle
+		w.c.SetReadDeadline(time.Now().Add(w.idle))
+		if _, err := br.Peek(1); err != nil {
+			if errors.Is(err, errIdle) {
+				return err
+			}
+			return errEOF
+		}
+	}
+	w.waiting = errLineTimeout
+	w.c.SetReadDeadline(time.Now().Add(w.line))
+	return nil
+}
+
+// running lifts the read deadline while a request runs: a long new or
+// exec is not idle.
+func (w *wire) running() {
+	w.waiting = nil
+	w.c.SetReadDeadline(time.Time{})
 }
 
 func (w *wire) Read(p []byte) (int, error) {
@@ -39,12 +91,35 @@ func (w *wire) Read(p []byte) (int, error) {
 	if n < 0 { // on errors, which io.Reader must not report as a count
 		n = 0
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch w.waiting {
+		case errIdle:
+			err = &timeout{errIdle, "no request within " + w.idle.String()}
+		case errLineTimeout:
+			err = &timeout{errLineTimeout, "line not finished within " + w.line.String()}
+		}
+	}
 	if oobn > 0 {
 		// The kernel ends a read at the end of a message that carries
 		// descriptors, so the read's last byte belongs to it.
 		w.receive(w.oob[:oobn], w.read+int64(max(n, 1))-1)
 	}
 	w.read += int64(n)
+	return n, err
+}
+
+// Write sends a request's answer or progress. A client that does not read
+// them for the idle timeout is taken as gone: the write fails, and so does
+// every later one at once, so a request never waits on it twice.
+func (w *wire) Write(p []byte) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.werr != nil {
+		return 0, w.werr
+	}
+	w.c.SetWriteDeadline(time.Now().Add(w.idle))
+	n, err := w.c.Write(p)
+	w.werr = err
 	return n, err
 }
 

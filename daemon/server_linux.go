@@ -81,8 +81,12 @@ func initnsGroup() (int, bool) {
 	return gid, err == nil
 }
 
-// serve accepts connections until the listener closes.
+// serve accepts connections until the listener closes. At most
+// cfg.MaxConns are served at once; one past them is told so in one line
+// and closed, without a goroutine of its own.
 func (d *Daemon) serve(l *net.UnixListener) {
+	open := make(chan struct{}, d.cfg.MaxConns)
+	full := false // the cap was reached; logged once until a connection is served again
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
@@ -93,8 +97,30 @@ func (d *Daemon) serve(l *net.UnixListener) {
 			time.Sleep(10 * time.Millisecond) // EMFILE: let descriptors free up
 			continue
 		}
-		spawn(d.log, "connection", func() { d.conn(c) })
+		select {
+		case open <- struct{}{}:
+			full = false
+			spawn(d.log, "connection", func() {
+				defer func() { <-open }()
+				d.conn(c)
+			})
+		default:
+			if !full {
+				d.log.Warn("connections refused: the cap is reached", "max_connections", d.cfg.MaxConns)
+				full = true
+			}
+			refuseBusy(c, d.cfg.MaxConns)
+		}
 	}
+}
+
+// refuseBusy tells a connection past the cap why it is closed. The socket
+// is new, so its send buffer has room for the line and the write cannot
+// block the accept loop; the deadline makes sure.
+func refuseBusy(c *net.UnixConn, most int) {
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	fmt.Fprintf(c, "error: busy: %d connections open, the most the daemon serves at once; try again when one closes\n", most)
+	c.Close()
 }
 
 // peer is who is on the other end of a connection.
@@ -110,9 +136,9 @@ func (d *Daemon) conn(c *net.UnixConn) {
 		c.Write([]byte("error: permission denied: only root and members of group initns may use initns\n"))
 		return
 	}
-	w := newWire(c)
+	w := newWire(c, d.cfg.IdleTimeout, d.cfg.LineTimeout)
 	defer w.closeFDs()
-	d.session(w, c, p)
+	d.session(w, w, p)
 }
 
 // session is one connection's requests, read in order.
@@ -125,15 +151,19 @@ type session struct {
 }
 
 // session serves the requests of one connection, in either mode, until
-// the peer stops sending or sends a line too long to be a request.
+// the peer stops sending, stays idle too long, or sends a line that cannot
+// be a request.
 func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
 	s := &session{br: bufio.NewReaderSize(r, api.MaxLine), w: w, p: p}
 	s.wire, _ = r.(*wire)
 	for {
-		line, err := readLine(s.br)
+		line, err := s.next()
 		if err != nil {
-			if !errors.Is(err, errEOF) {
-				w.Write([]byte(answerSyntax))
+			switch {
+			case errors.Is(err, errIdle):
+				d.log.Info("idle connection closed", "peer_pid", p.pid, "err", err)
+			case !errors.Is(err, errEOF):
+				badLine(w, line, err)
 				d.log.Warn("bad request", "peer_pid", p.pid, "err", err)
 			}
 			return
@@ -151,6 +181,31 @@ func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
 	}
 }
 
+// next reads the next request line. On a socket, the wait for its first
+// byte is bounded by the idle timeout and the rest of it by the line
+// timeout; while the request then runs, no deadline applies.
+func (s *session) next() (string, error) {
+	if s.wire == nil {
+		return readLine(s.br)
+	}
+	if err := s.wire.awaitLine(s.br); err != nil {
+		return "", err
+	}
+	line, err := readLine(s.br)
+	s.wire.running()
+	return line, err
+}
+
+// badLine answers what cannot be a request, in the mode its first byte
+// names.
+func badLine(w io.Writer, partial string, err error) {
+	if strings.HasPrefix(partial, "{") {
+		json.NewEncoder(w).Encode(api.Reply{Done: true, Code: api.CodeUsage, Error: "bad request: " + err.Error()})
+		return
+	}
+	w.Write([]byte(answerSyntax))
+}
+
 // takeFDs returns the descriptors that came with the request lines read so
 // far; the caller owns them.
 func (s *session) takeFDs() []int {
@@ -163,18 +218,20 @@ func (s *session) takeFDs() []int {
 var errEOF = errors.New("end of requests")
 
 // readLine reads one request line of at most api.MaxLine bytes, which may
-// arrive in several reads.
+// arrive in several reads. On an error it returns what came of the line.
 func readLine(r *bufio.Reader) (string, error) {
 	line, err := r.ReadSlice('\n')
 	switch {
 	case err == nil:
 		return string(line[:len(line)-1]), nil
 	case errors.Is(err, bufio.ErrBufferFull):
-		return "", fmt.Errorf("request longer than %d bytes", api.MaxLine)
+		return string(line), fmt.Errorf("request longer than %d bytes", api.MaxLine)
 	case len(line) == 0:
 		return "", errEOF
+	case errors.Is(err, errLineTimeout):
+		return string(line), err
 	}
-	return "", fmt.Errorf("request not ended by a newline: %w", err)
+	return string(line), fmt.Errorf("request not ended by a newline: %w", err)
 }
 
 func peerOf(c *net.UnixConn) (peer, error) {
