@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -274,4 +277,109 @@ func TestConnectionCap(t *testing.T) {
 	for _, c := range conns[1:] {
 		c.Close()
 	}
+}
+
+// TestHangupCancels: a client that goes away while its new runs cancels
+// it, whichever way it goes (the real client killed, a client-mode or a
+// compatibility-mode connection closed); nothing is left behind and the
+// daemon's log says so. A client that only shuts down its sending side
+// (printf ... | nc -N) still gets its answer. Issue 12: the work went on and
+// registered an instance the user had abandoned.
+func TestHangupCancels(t *testing.T) {
+	e := startDaemon(t)
+	bigImage(t, filepath.Join(e.root, "images", "big.tar"), 1500, 64<<10)
+	scratch := filepath.Join(e.root, "scratch")
+	busy := func() bool { ents, _ := os.ReadDir(scratch); return len(ents) > 0 }
+
+	// The real client, killed once extraction is under way.
+	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "new", "killed", "big.tar")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the extraction to start", busy)
+	cmd.Process.Kill()
+	cmd.Wait()
+	// A client-mode connection closed after the first progress event.
+	c := e.dialUnix()
+	c.Write([]byte(`{"cmd":"new","args":["closed","big.tar"]}` + "\n"))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if got := readLineOf(t, bufio.NewReader(c)); !strings.HasPrefix(got, `{"progress":`) {
+		t.Fatalf("new: %q, want a progress event", got)
+	}
+	c.Close()
+	// A compatibility-mode connection closed once extraction is under way.
+	e.waitFor("the last new to be cancelled", func() bool { return !busy() })
+	c = e.dialUnix()
+	c.Write([]byte("new compat big.tar\n"))
+	e.waitFor("the extraction to start", busy)
+	c.Close()
+
+	for _, name := range []string{"killed", "closed", "compat"} {
+		e.waitFor("the log to say new "+name+" was cancelled", func() bool {
+			return strings.Contains(e.requestLog("new", name), "cancelled=")
+		}, func() string { return "log: " + e.requestLog("new", name) })
+		t.Logf("%s", e.requestLog("new", name))
+	}
+	if ls := e.ok("ls", "instance"); ls != "" {
+		t.Errorf("ls instance after the cancelled news: %q", ls)
+	}
+	if ents, _ := os.ReadDir(scratch); len(ents) > 0 {
+		t.Errorf("scratch holds %d entries after the cancelled news, first %s", len(ents), ents[0].Name())
+	}
+
+	// Only the sending side shut down: the client waits for the answer.
+	c = e.dialUnix()
+	c.Write([]byte(`{"cmd":"new","args":["kept","big.tar"]}` + "\n"))
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	for {
+		line := readLineOf(t, r)
+		if strings.HasPrefix(line, `{"done":true`) {
+			if line != `{"done":true}`+"\n" {
+				t.Fatalf("new kept, after shutting down sending: %q", line)
+			}
+			break
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if rest, err := r.ReadString('\n'); err != io.EOF {
+		t.Fatalf("after the answer: %q, %v; want the daemon to close the connection", rest, err)
+	}
+	c.Close()
+	if ls := e.ok("ls", "instance"); ls != "kept\n" {
+		t.Errorf("ls instance = %q, want kept", ls)
+	}
+}
+
+// requestLog returns the daemon's log line of the request cmd NAME ...
+// (the last one), or "".
+func (e *env) requestLog(cmd, name string) string {
+	data, _ := os.ReadFile(filepath.Join(e.root, "log"))
+	found := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, "msg=request ") && strings.Contains(l, "command="+cmd+" ") && strings.Contains(l, "args=\"["+name+" ") {
+			found = l
+		}
+	}
+	return found
+}
+
+// TestHangupKillsExec: exec's command ends when its client is killed.
+func TestHangupKillsExec(t *testing.T) {
+	e := startBox(t)
+	leaf := filepath.Join(e.cgroup, "box", "initns.exec", "cgroup.procs")
+	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "exec", "box", "--", "busybox", "sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	procs := func() string { data, _ := os.ReadFile(leaf); return strings.TrimSpace(string(data)) }
+	e.waitFor("exec's command to start", func() bool { return procs() != "" })
+	cmd.Process.Kill()
+	cmd.Wait()
+	e.waitFor("exec's command to be killed", func() bool { return procs() == "" }, procs)
+	e.waitFor("the log to say exec was cancelled", func() bool {
+		return strings.Contains(e.requestLog("exec", "box"), "cancelled=")
+	})
+	e.ok("stop", "box")
 }

@@ -3,6 +3,8 @@ package daemon
 import (
 	"bufio"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -32,6 +34,7 @@ type wire struct {
 
 	wmu  sync.Mutex // writes: a request's progress and its answer
 	werr error      // the first write that failed; every later one fails too
+	gone func()     // while a request runs: cancels it
 }
 
 // receivedFD is a descriptor waiting for the request line it came with.
@@ -120,7 +123,60 @@ func (w *wire) Write(p []byte) (int, error) {
 	w.c.SetWriteDeadline(time.Now().Add(w.idle))
 	n, err := w.c.Write(p)
 	w.werr = err
+	if err != nil && w.gone != nil {
+		w.gone()
+	}
 	return n, err
+}
+
+// watch watches the connection while a request runs, and calls gone if
+// the client goes away: it closes the connection, or does not read what
+// the request sends it. The returned function ends the watch; a byte of a
+// next request ends it too, and waits in br.
+func (w *wire) watch(br *bufio.Reader, gone func(), log *slog.Logger) (stop func()) {
+	w.wmu.Lock()
+	w.gone = gone
+	w.wmu.Unlock()
+	done := make(chan struct{})
+	spawn(log, "connection watch", func() {
+		defer close(done)
+		_, err := br.Peek(1)
+		switch {
+		case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+			return // a next request came, or this one ended
+		case errors.Is(err, io.EOF) && !w.closed():
+			return // the client only shut down its sending side
+		}
+		gone()
+	})
+	return func() {
+		// A deadline in the past wakes the watch's read, and no byte is
+		// lost: what it read waits in br.
+		w.c.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		w.wmu.Lock()
+		w.gone = nil
+		w.wmu.Unlock()
+	}
+}
+
+// closed waits, once the client has shut down its sending side, until it
+// closes the connection altogether, and reports whether it did; the read
+// deadline ends the wait when the request ends first. A client that only
+// shuts down sending (printf 'new a img\n' | nc -N) still waits for its
+// answer, so that alone cancels nothing. The wait is the runtime's poller:
+// any event on the socket wakes it, and only POLLHUP, both directions shut
+// down, means the client is gone.
+func (w *wire) closed() bool {
+	raw, err := w.c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	return raw.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd)}}
+		n, _ := unix.Poll(p, 0)
+		return n > 0 && p[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
+	}) == nil
 }
 
 // receive keeps the descriptors of one message, up to the most one request

@@ -176,8 +176,26 @@ func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
 			}
 		} else {
 			closeAll(fds) // no compatibility-mode request takes descriptors
-			d.compatRequest(w, p, line)
+			d.compatRequest(s, line)
 		}
+	}
+}
+
+// errClientGone cancels the request of a client that went away.
+var errClientGone = errors.New("the client went away")
+
+// request returns the context of a request about to run, cancelled if the
+// client goes away while it runs (the store then leaves nothing half
+// made), and what ends it once its answer is written.
+func (d *Daemon) request(s *session) (context.Context, func()) {
+	if s.wire == nil {
+		return context.Background(), func() {}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := s.wire.watch(s.br, func() { cancel(errClientGone) }, d.log)
+	return ctx, func() {
+		stop()
+		cancel(nil)
 	}
 }
 
@@ -277,21 +295,22 @@ func inGroup(pid, gid int) bool {
 	return false
 }
 
-func (d *Daemon) compatRequest(c io.Writer, p peer, line string) {
+func (d *Daemon) compatRequest(s *session, line string) {
 	verb, args := parseCompat(line)
 	if verb == "ls" && len(args) == 0 {
 		// The first versions knew only `ls image` and `ls instance`.
-		c.Write([]byte(answerSyntax))
+		s.w.Write([]byte(answerSyntax))
 		return
 	}
-	result, err := d.handle(context.Background(), p, verb, &call{args: args})
-	c.Write([]byte(compatAnswer(result, err)))
+	ctx, done := d.request(s)
+	defer done()
+	result, err := d.handle(ctx, s.p, verb, &call{args: args})
+	s.w.Write([]byte(compatAnswer(result, err)))
 }
 
 // clientRequest serves one client-mode request, which owns fds, the
 // descriptors that came with it. It reports whether the request ends the
-// session: exec does, because while its command runs the connection is
-// watched for the client hanging up.
+// session: exec does, as the protocol says (package api).
 func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 	enc := json.NewEncoder(s.w)
 	defer closeAll(fds)
@@ -302,14 +321,14 @@ func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 	}
 	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc),
 		fds: fds, env: req.Env, overlay: req.Overlay}
-	if req.Cmd == "exec" {
-		hup := make(chan struct{})
-		go func() { s.br.ReadByte(); close(hup) }()
-		cl.hangup, last = hup, true
-	}
-	result, err := d.handle(context.Background(), s.p, req.Cmd, cl)
+	ctx, done := d.request(s)
+	defer done()
+	// exec learns of a client gone as every request does, and kills its
+	// command.
+	cl.hangup = ctx.Done()
+	result, err := d.handle(ctx, s.p, req.Cmd, cl)
 	enc.Encode(reply(result, err))
-	return last
+	return req.Cmd == "exec"
 }
 
 func reply(result any, err error) api.Reply {
@@ -352,8 +371,12 @@ func (d *Daemon) dispatch(ctx context.Context, p peer, verb string, c *call) (re
 		if err != nil {
 			level = slog.LevelWarn
 		}
-		d.log.Log(ctx, level, "request", "peer_pid", p.pid, "peer_uid", p.uid, "command", verb,
-			"args", c.args, "ok", err == nil, "err", err, "duration", time.Since(start))
+		attrs := []any{"peer_pid", p.pid, "peer_uid", p.uid, "command", verb,
+			"args", c.args, "ok", err == nil, "err", err, "duration", time.Since(start)}
+		if ctx.Err() != nil {
+			attrs = append(attrs, "cancelled", context.Cause(ctx).Error())
+		}
+		d.log.Log(ctx, level, "request", attrs...)
 	}()
 	cmd, ok := commands[verb]
 	if !ok || (cmd.debug && !d.cfg.Debug) {
