@@ -26,6 +26,7 @@ func Main(args []string) int {
 	// PID 1 must reap orphans from its first moment; elsewhere starting now
 	// keeps the daemon's goroutines the same from start to end.
 	reaper.Run()
+	setMemoryLimit()
 	// Registered first, so a Ctrl+Alt+Del during start-up is queued, not lost.
 	sig := make(chan os.Signal, 8)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGUSR2, unix.SIGPWR, unix.SIGHUP)
@@ -86,6 +87,21 @@ func Main(args []string) int {
 		powerOff(how, log)
 	}
 	return 0
+}
+
+// memoryLimit is the daemon's soft limit on the memory the Go runtime
+// holds (RELIABILITY.md, "Resource budget"): twice the largest decoder
+// window a request may need (xz dictionary, zstd window: 128 MiB), room for
+// one such request and the daemon's own few MiB. Near it the collector runs
+// harder instead of letting garbage double the heap; it bounds neither live
+// memory (a soft limit) nor memory outside the Go heap.
+const memoryLimit = 256 << 20
+
+// setMemoryLimit sets memoryLimit, unless GOMEMLIMIT chose another.
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 // apply takes the daemon's settings from the kernel command line
