@@ -29,6 +29,17 @@
 //	               poweroff
 //	TestConsole    Ctrl+Alt+J, VT63 and the host shell (SPEC §7)
 //	TestBootIntoInstance  initns.run= boots an instance with nothing typed
+//	TestDistro     real Debian trees, one guest per init (systemd, sysvinit,
+//	               openrc, runit, busybox; testdata/distro/mkdistro.sh),
+//	               the state root on a virtio ext4 disk (rdinit=/sbin/disk-root):
+//	               the detected init in ls, login prompt on tty1, the
+//	               init's default state, exec status, own hostname,
+//	               graceful stop under 5 s, reboot and poweroff inside.
+//	               The trees are cached in /var/cache/initns-test/distro
+//	               (INITNS_DISTRO_CACHE), built on first use (minutes:
+//	               give go test -timeout 60m, as make test does)
+//	TestDistroCache  the tree cache (make distros rebuilds it)
+//	TestDistroDiskMetadata  mkfs.ext4 -d keeps what a tree needs
 //
 // Run them with `go test ./vmtest` (about a minute on two cores; -v shows
 // the boot-to-socket times). INITNS_VM_TEE=1 copies every console to

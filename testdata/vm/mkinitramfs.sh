@@ -24,6 +24,8 @@
 #                        stdin, stdout and stderr closed, so initns runs on
 #                        a root where pivot_root works, that it must
 #                        remount read-write, with no console to start with
+#   /sbin/disk-root      rdinit= script: mounts the ext4 disk /dev/vda on
+#                        /var/lib/initns, then execs /init as PID 1
 #
 # Without -b, /init is a busybox script that only starts a shell on ttyS0:
 # the harness's own self-test, independent of the daemon.
@@ -117,6 +119,25 @@ umount /proc
 exec switch_root /newroot /sbin/init "$@" <&- >&- 2>&-
 EOF2
 chmod 755 "$stage/sbin/tmpfs-root"
+# rdinit=/sbin/disk-root boots initns with its state root on the virtio
+# disk /dev/vda (ext4), mounted on /var/lib/initns before PID 1 starts:
+# the distro tests' Debian trees are too big for an initramfs. MODULES
+# must then hold virtio_pci, virtio_blk, ext4 and crc32c_generic.
+cat >"$stage/sbin/disk-root" <<'EOF2'
+#!/bin/sh
+mount -t proc proc /proc
+# A devtmpfs for /dev/vda only: initns mounts its own.
+mount -t devtmpfs devtmpfs /dev
+modprobe -a crc32c_generic virtio_pci virtio_blk ext4
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+mount -t ext4 /dev/vda /var/lib/initns || echo "disk-root: no ext4 state root on /dev/vda"
+umount /dev
+umount /proc
+# exec keeps PID 1, and the kernel's /dev/console as stdin, stdout, stderr.
+exec /init "$@"
+EOF2
+chmod 755 "$stage/sbin/disk-root"
 [ -z "$sockcat" ] || cp "$sockcat" "$stage/bin/sockcat"
 for img in $images; do cp "$img" "$stage/var/lib/initns/images/"; done
 mkdir -p "$stage/etc/modprobe.d"
