@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -76,6 +77,12 @@ func (w *wire) awaitLine(br *bufio.Reader) error {
 			}
 			return errEOF
 		}
+	}
+	// A line already whole needs no deadline. Setting one anyway would
+	// leave a stopped runtime timer that can wake the idle daemon when it
+	// was due (TestIdleDaemon).
+	if buf, _ := br.Peek(br.Buffered()); bytes.IndexByte(buf, '\n') >= 0 {
+		return nil
 	}
 	w.waiting = errLineTimeout
 	w.c.SetReadDeadline(time.Now().Add(w.line))
