@@ -3,6 +3,7 @@ package initsys
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"syscall"
@@ -110,23 +111,42 @@ func writeFIFO(f *os.File, req []byte) error {
 }
 
 // runitFiles sets runit's stage-3 switches (runit(8)): an executable
-// /etc/runit/stopit makes SIGCONT end stage 2, and /etc/runit/reboot,
-// executable or not, chooses reboot or halt. Debian links both into /run,
-// which is why they are opened inside the instance's mounts.
+// stopit file makes SIGCONT end stage 2, and the reboot file, executable
+// or not, chooses reboot or halt. Where they are is compiled into runit:
+// upstream and Void use /etc/runit/stopit (Void links it into /run),
+// Debian's build /run/runit.stopit. The instance's own runit says which,
+// and the files are opened inside the instance's mounts, where /run is
+// its own.
 func (t Target) runitFiles(r Request) error {
 	root, err := t.root()
 	if err != nil {
 		return err
 	}
 	defer unix.Close(root)
+	stopit, reboot := runitPaths(root)
 	rebootMode := uint32(0)
 	if r.Reboot {
 		rebootMode = 0o100
 	}
-	if err := setMode(root, "/etc/runit/reboot", rebootMode); err != nil {
+	if err := setMode(root, reboot, rebootMode); err != nil {
 		return err
 	}
-	return setMode(root, "/etc/runit/stopit", 0o100)
+	return setMode(root, stopit, 0o100)
+}
+
+// runitPaths finds the stopit and reboot files the instance's runit was
+// built with, from the runit-init that /sbin/init is (it writes them when
+// asked to halt, as telinit would).
+func runitPaths(root int) (stopit, reboot string) {
+	f, err := OpenInRoot(root, Init, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err == nil {
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			data, _ := io.ReadAll(io.LimitReader(f, maxInitRead))
+			return RunitPaths(data)
+		}
+	}
+	return RunitPaths(nil)
 }
 
 func setMode(root int, path string, mode uint32) error {

@@ -29,6 +29,7 @@ var markers = []struct {
 }{
 	{Busybox, "BusyBox v"},
 	{Runit, "/etc/runit/stopit"},
+	{Runit, "/run/runit.stopit"},
 	{OpenRCInit, "OpenRC init version"},
 	{Systemd, "systemd.show_status"},
 	{SysVinit, "INIT_VERSION=sysvinit"},
@@ -46,4 +47,14 @@ func Classify(target string, contents []byte) Kind {
 		}
 	}
 	return Unknown
+}
+
+// RunitPaths returns the stopit and reboot files a runit (or runit-init)
+// program with these contents uses: Debian's build moved them into /run,
+// upstream's are in /etc/runit.
+func RunitPaths(contents []byte) (stopit, reboot string) {
+	if bytes.Contains(contents, []byte("/run/runit.stopit")) {
+		return "/run/runit.stopit", "/run/runit.reboot"
+	}
+	return "/etc/runit/stopit", "/etc/runit/reboot"
 }

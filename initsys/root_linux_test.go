@@ -144,10 +144,11 @@ func TestAskInitctl(t *testing.T) {
 	}
 }
 
-// TestAskRunit: runit's switches are set inside the root, where Debian
+// TestAskRunit: runit's switches are set inside the root, where Void
 // links them into /run, and the host's /run is left alone.
 func TestAskRunit(t *testing.T) {
-	root := mkroot(t, nil, map[string]string{
+	root := mkroot(t, map[string]string{"usr/lib/runit/runit-init": "\x7fELF /etc/runit/stopit"}, map[string]string{
+		"usr/sbin/init":    "/lib/runit/runit-init",
 		"etc/runit/stopit": "/run/runit.stopit",
 		"etc/runit/reboot": "/run/runit.reboot",
 	})
@@ -176,5 +177,24 @@ func TestAskRunit(t *testing.T) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s was made on the host", p)
 		}
+	}
+}
+
+// TestAskRunitDebian: Debian's runit is built to look for /run/runit.stopit
+// and /run/runit.reboot, so those are what is set.
+func TestAskRunitDebian(t *testing.T) {
+	root := mkroot(t, map[string]string{"usr/lib/runit/runit-init": "\x7fELF unable to create /run/runit.stopit /run/runit.reboot"},
+		map[string]string{"usr/sbin/init": "/lib/runit/runit-init"})
+	if err := Ask(Target{Pid: os.Getpid(), PidFD: -1, Root: root}, Request{Runit: true}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"run/runit.stopit": 0o100, "run/runit.reboot": 0} {
+		st, err := os.Stat(filepath.Join(root, name))
+		if err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want mode %v", name, st.Mode(), err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/runit/stopit")); err == nil {
+		t.Error("a stray /etc/runit/stopit was left in a Debian tree")
 	}
 }
