@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestExecInsideTheInstance: exec looks its command up inside the
@@ -103,4 +105,36 @@ func TestStopSpeaksTheInitsLanguage(t *testing.T) {
 	if st := e.state("box"); st.Halt != "SIGRTMIN+4" {
 		t.Errorf("a refused set changed the halt signal: %q", st.Halt)
 	}
+}
+
+// TestInstanceCannotMakeTheStateRootReadOnly: the shutdown scripts of
+// sysvinit and runit remount / read-only, and an instance's / is a bind
+// mount of a directory on the state root's file system, so the remount
+// would reach that whole file system (the kernel applies it to the
+// superblock). The daemon holds its lock file open for writing there,
+// which makes the kernel refuse (EBUSY), even with the log elsewhere.
+func TestInstanceCannotMakeTheStateRootReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "state")
+	if err := os.Mkdir(st, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", st, "tmpfs", 0, "size=256m,mode=0700"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(st, unix.MNT_DETACH) })
+	e := startDaemon(t, "--root", st, "--log", filepath.Join(dir, "log"))
+	e.root = st
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("run", "box")
+	e.waitReport("box")
+	r := e.client("exec", "box", "--", "busybox", "mount", "-o", "remount,ro", "/")
+	if r.code == 0 {
+		t.Errorf("mount -o remount,ro / inside the instance succeeded")
+	}
+	if err := os.WriteFile(filepath.Join(st, "still-writable"), nil, 0o600); err != nil {
+		t.Fatalf("the state root's file system after the instance's remount: %v (mount said %q)", err, r.stderr)
+	}
+	e.ok("stop", "box")
 }
