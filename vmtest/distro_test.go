@@ -366,7 +366,7 @@ func (g *guest) distroStop(messages []string) {
 	}
 	g.stopRecording()
 	for _, m := range messages {
-		if _, rc := g.shRC("grep -qF '" + m + "' /tmp/vt.txt"); rc != 0 {
+		if _, rc := g.shRC("grep -qF -e '" + m + "' /tmp/vt.txt"); rc != 0 {
 			g.t.Errorf("the init's shutdown message %q never showed on the console (tty1); its last screen:\n%s", m, g.vtScreen(1))
 		}
 	}
