@@ -5,7 +5,7 @@ DESTDIR  ?=
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X initns/daemon.Version=$(VERSION) -X initns/client.Version=$(VERSION)
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
-PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs
+PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container
 
 .PHONY: all init initns clean test bench fuzz demo install deps help
 
