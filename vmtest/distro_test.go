@@ -175,6 +175,12 @@ func systemdReady(g *guest) {
 	if out, rc := g.shRC("initns exec " + DistroInstance + " -- systemctl --failed --no-legend"); rc != 0 || strings.TrimSpace(out) != "" {
 		g.t.Errorf("systemctl --failed (status %d):\n%s\nwant no failed unit", rc, out)
 	}
+	// What systemd makes of its surroundings (README, "Booting, as
+	// built"): no container= is set, but on a cgroup2-only machine its
+	// cgroup namespace is a hint it takes.
+	virt, _ := g.shRC("initns exec " + DistroInstance + " -- systemd-detect-virt --container")
+	udev, _ := g.shRC("initns exec " + DistroInstance + " -- systemctl is-active systemd-udevd")
+	g.t.Logf("guest: systemd-detect-virt --container: %s; systemd-udevd: %s", strings.TrimSpace(virt), strings.TrimSpace(udev))
 }
 
 // runlevelReady: sysvinit's runlevel(8) says want.
