@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X initns/daemon.Version=$(VERSION) -X initns/client.Version=$
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container
 
-.PHONY: all init initns clean test bench fuzz demo install deps help
+.PHONY: all init initns clean test bench fuzz demo distros install deps help
 
 all: bin/initns bin/init ## build the static binary (bin/initns) and bin/init, a link to it
 
@@ -46,6 +46,10 @@ fuzz: ## run each fuzz target for a bounded time (FUZZTIME, default 30s)
 			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
 		done; \
 	done
+
+distros: deps ## rebuild the Debian trees the distro VM tests boot (one per init; INITNS_DISTRO_CACHE, default /var/cache/initns-test/distro)
+	rm -f $${INITNS_DISTRO_CACHE:-/var/cache/initns-test/distro}/*.tar
+	$(GO) test -count=1 -parallel 5 -timeout 30m -run '^TestDistroCache$$' -v ./vmtest
 
 demo: deps ## see it work: boot a VM with initns as PID 1, create and run an instance (INTERACTIVE=1 to keep the console)
 	testdata/vm/demo.sh
