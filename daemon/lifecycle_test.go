@@ -29,8 +29,8 @@ func TestInitSeesItselfAsPID1(t *testing.T) {
 	case !slices.Contains(strings.Split(r.Cgroup, "\n"), "0::/"):
 		t.Errorf("init's cgroup %q, want 0::/, the root of its own cgroup namespace", r.Cgroup)
 	}
-	if strings.Join(r.Env, " ") != "HOME=/ TERM=linux" {
-		t.Errorf("init's environment %q, want the kernel's HOME=/ TERM=linux", r.Env)
+	if strings.Join(r.Env, " ") != "HOME=/ TERM=linux container=" {
+		t.Errorf("init's environment %q, want the kernel's HOME=/ TERM=linux, and container= (not a container)", r.Env)
 	}
 	for _, fd := range r.FDs {
 		num, target, _ := strings.Cut(fd, " ")

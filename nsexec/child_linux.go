@@ -96,9 +96,15 @@ func newPlan(cfg Config) (*plan, error) {
 	cstr := cs.of
 	p.rootfs, p.dot, p.slash, p.none, p.init = cstr(cfg.Rootfs), cstr("."), cstr("/"), cstr("none"), cstr(Init)
 	p.dev, p.devtmpfs = cstr("/dev"), cstr("devtmpfs")
-	// The environment and arguments the kernel gives PID 1.
+	// The environment and arguments the kernel gives PID 1, and an empty
+	// container=: systemd's documented way of saying "not a container"
+	// (any other value names a container manager). Without it, systemd
+	// guesses from its cgroup namespace on a cgroup2-only machine that it
+	// is one, and leaves out what a machine's OS does: udev, the hardware
+	// setup. An instance owns the machine's devices and consoles while it
+	// runs. Other inits ignore the variable.
 	p.argv = []*byte{cstr(Init), nil}
-	p.envv = []*byte{cstr("HOME=/"), cstr("TERM=linux"), nil}
+	p.envv = []*byte{cstr("HOME=/"), cstr("TERM=linux"), cstr("container="), nil}
 	if cs.err != nil {
 		return nil, cs.err
 	}

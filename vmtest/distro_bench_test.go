@@ -177,7 +177,9 @@ func benchInVM(b *testing.B, ramfs, init string) vmFigures {
 		f := fail(b, what, err)
 		return vmFigures{f, f}
 	}
-	vm := Boot(b, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit, MemoryMB: 1024,
+	// The instance's console is the VT in front, as in TestDistro (see
+	// distroConsole there): the host shell on ttyS0 stays the benchmark's.
+	vm := Boot(b, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " " + distroConsole, MemoryMB: 1024,
 		Drives: []string{disk}, Tee: benchTee()})
 	defer quitVM(vm)
 	c := vm.Console
@@ -199,7 +201,7 @@ func benchInVM(b *testing.B, ramfs, init string) vmFigures {
 		v.stop = v.run
 		return v
 	}
-	v.stop = guestTimed(b, c, what+": initns stop", "initns stop "+DistroInstance, 60*time.Second)
+	v.stop = guestTimed(b, c, what+": initns stop", fmt.Sprintf("initns stop --timeout %v %s", distroStopTimeout, DistroInstance), distroStopTimeout+30*time.Second)
 	return v
 }
 

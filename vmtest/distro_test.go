@@ -176,11 +176,15 @@ func systemdReady(g *guest) {
 		g.t.Errorf("systemctl --failed (status %d):\n%s\nwant no failed unit", rc, out)
 	}
 	// What systemd makes of its surroundings (README, "Booting, as
-	// built"): no container= is set, but on a cgroup2-only machine its
-	// cgroup namespace is a hint it takes.
-	virt, _ := g.shRC("initns exec " + DistroInstance + " -- systemd-detect-virt --container")
-	udev, _ := g.shRC("initns exec " + DistroInstance + " -- systemctl is-active systemd-udevd")
-	g.t.Logf("guest: systemd-detect-virt --container: %s; systemd-udevd: %s", strings.TrimSpace(virt), strings.TrimSpace(udev))
+	// built"): told container= (empty), the machine it runs on, not a
+	// container, which it would guess from its cgroup namespace.
+	virt, _ := g.shRC("initns exec " + DistroInstance + " -- systemctl show --property=Virtualization")
+	if v := strings.TrimSpace(virt); strings.Contains(v, "container") || !strings.HasPrefix(v, "Virtualization=") {
+		g.t.Errorf("systemd thinks it runs in %q, want the machine's own (no container)", v)
+	}
+	udev, _ := g.shRC("initns exec " + DistroInstance + " -- systemctl status --no-pager --lines=0 systemd-udevd")
+	env, _ := g.shRC("initns exec " + DistroInstance + " -- sh -c 'tr \\\\0 \" \" </proc/1/environ'")
+	g.t.Logf("guest: systemd's %s; its environment: %s\n%s", strings.TrimSpace(virt), strings.TrimSpace(env), udev)
 }
 
 // runlevelReady: sysvinit's runlevel(8) says want.

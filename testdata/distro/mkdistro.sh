@@ -79,9 +79,9 @@ sed -i 's/^root:[^:]*:/root::/' "$r/etc/shadow"
 # answering the tests' commands). The gettys stay on the VTs, where
 # Debian puts them by default. runit's getty-ttyS0 and systemd's
 # generator would add one on the kernel's console: serial-getty@ttyS0 on
-# a machine, console-getty on /dev/console in a container, which systemd
-# sees in an initns instance (its /proc/1/sched names a pid other than 1:
-# a PID namespace; seen as "Debian GNU/Linux 12 deb-systemd console").
+# a machine, console-getty on /dev/console when systemd thinks it runs in
+# a container (seen as "Debian GNU/Linux 12 deb-systemd console" before
+# initns told it container= empty).
 case $init in
 systemd)
 	ln -sf /dev/null "$r/etc/systemd/system/serial-getty@ttyS0.service"
