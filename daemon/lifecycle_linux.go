@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initns/cgroupfs"
-	"initns/daemon/reaper"
 	"initns/initsys"
 	"initns/nsexec"
+	"initns/reaper"
 )
 
 // cleanupTimeout bounds how long a killed instance may take to leave its
@@ -77,7 +77,7 @@ func (d *Daemon) start(name string) error {
 // how it ended, and boots it again if it rebooted itself.
 func (d *Daemon) watch(b *boot, exit <-chan reaper.Exit) {
 	e := <-exit
-	d.finish(b, describeExit(e.Status), isReboot(e.Status))
+	d.finish(b, describeExit(e), isReboot(e.Status))
 }
 
 // finish records the end of a boot. restart asks for a new boot (the
@@ -205,17 +205,14 @@ func isReboot(ws unix.WaitStatus) bool {
 	return ws.Signaled() && ws.Signal() == unix.SIGHUP
 }
 
-// describeExit says how init ended, for `ls`.
-func describeExit(ws unix.WaitStatus) string {
+// describeExit says how init ended, for `ls`: the kernel's reboot and
+// poweroff of a PID namespace by name, anything else as the reaper says it.
+func describeExit(e reaper.Exit) string {
 	switch {
-	case ws.Exited():
-		return fmt.Sprintf("exited %d", ws.ExitStatus())
-	case ws.Signaled() && ws.Signal() == unix.SIGHUP:
+	case isReboot(e.Status):
 		return "rebooted"
-	case ws.Signaled() && ws.Signal() == unix.SIGINT:
+	case e.Status.Signaled() && e.Status.Signal() == unix.SIGINT:
 		return "powered off"
-	case ws.Signaled():
-		return "killed by " + unix.SignalName(ws.Signal())
 	}
-	return fmt.Sprintf("status %#x", uint32(ws))
+	return e.String()
 }

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initns/daemon/pid1"
-	"initns/daemon/reaper"
+	"initns/reaper"
 )
 
 // Main runs the daemon. As PID 1 it never returns.

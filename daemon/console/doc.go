@@ -7,7 +7,7 @@
 //
 // The package knows nothing of the daemon's internals: the daemon hands it
 // a Host, calls Manager.Chord from the hotkey and Manager.EndShell from
-// `run`. Every child it starts goes through initns/daemon/reaper, which
+// `run`. Every child it starts goes through initns/reaper, which
 // owns wait4 for the process.
 //
 // Wiring, in the daemon:

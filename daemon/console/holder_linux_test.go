@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/reaper"
+	"initns/reaper"
 	"initns/vt"
 )
 

@@ -164,7 +164,7 @@ func (m *Manager) watch(sh *shell) {
 	}
 	m.phase = closing
 	m.mu.Unlock()
-	m.log.Info("console: host shell exited", "pid", sh.pid, "status", describeStatus(sh.status.Status))
+	m.log.Info("console: host shell exited", "pid", sh.pid, "status", sh.status.String())
 	m.close(sh)
 	// Still closing while the Host thaws: a chord now must not freeze
 	// again before this thaw, which would then undo the new freeze.

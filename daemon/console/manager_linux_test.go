@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/reaper"
+	"initns/reaper"
 	"initns/vt"
 	"initns/vt/vttest"
 )
@@ -596,7 +596,7 @@ func TestEndSessionKillsStubborn(t *testing.T) {
 	select {
 	case e := <-exit:
 		if !e.Status.Signaled() || e.Status.Signal() != syscall.SIGKILL {
-			t.Errorf("shell status %v, want killed by SIGKILL", describeStatus(e.Status))
+			t.Errorf("shell status %v, want killed by SIGKILL", e)
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("no exit status for the session leader")

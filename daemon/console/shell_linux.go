@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/reaper"
+	"initns/reaper"
 	"initns/vt"
 )
 
@@ -127,15 +127,4 @@ func banner(name string, stuck []string, err error, cfg Config) string {
 	}
 	fmt.Fprintf(&b, "`exit` returns to VT %d.\r\n", cfg.HomeVT)
 	return b.String()
-}
-
-// describeStatus says how a process ended, for the log.
-func describeStatus(ws unix.WaitStatus) string {
-	switch {
-	case ws.Exited():
-		return fmt.Sprintf("exited %d", ws.ExitStatus())
-	case ws.Signaled():
-		return fmt.Sprintf("killed by %v", ws.Signal())
-	}
-	return fmt.Sprintf("status %#x", uint32(ws))
 }

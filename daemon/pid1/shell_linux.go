@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"initns/daemon/reaper"
+	"initns/reaper"
 )
 
 // ShellEnv is the environment of a host shell started by the daemon.

@@ -1,8 +1,3 @@
-// Package reaper owns wait4 for the whole daemon process. Every child the
-// daemon starts goes through Start, which hands its exit status to exactly
-// one waiter; any other exit (an orphan re-parented to PID 1, or a process
-// nobody asked about) is reaped and dropped, so no zombie is ever left and
-// no waiter's status is ever stolen.
 package reaper
 
 import (
@@ -13,12 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// Exit is how a process ended.
-type Exit struct {
-	Pid    int
-	Status unix.WaitStatus
-}
 
 var (
 	mu      sync.Mutex
