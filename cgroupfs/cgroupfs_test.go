@@ -1,6 +1,7 @@
 package cgroupfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,20 +12,23 @@ import (
 	"time"
 )
 
-func TestParseMountinfo(t *testing.T) {
+// TestCgroup2Mount reads a mountinfo table: optional fields skipped, the
+// first cgroup2 mount taken, its point unescaped.
+func TestCgroup2Mount(t *testing.T) {
 	in := `25 30 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw
 33 25 0:28 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate
 40 25 0:30 / /mnt/a\040b rw - tmpfs tmpfs rw
+41 25 0:31 / /mnt/c\040d rw - cgroup2 cgroup2 rw
 `
-	mounts, err := ParseMountinfo(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
+	if got, err := cgroup2Mount(strings.NewReader(in)); err != nil || got != "/sys/fs/cgroup/unified" {
+		t.Fatalf("cgroup2Mount = %q, %v; want /sys/fs/cgroup/unified", got, err)
 	}
-	if len(mounts) != 3 || mounts[1].FSType != "cgroup2" || mounts[1].Point != "/sys/fs/cgroup/unified" {
-		t.Fatalf("mounts = %+v", mounts)
+	escaped := in[strings.Index(in, "40 "):]
+	if got, err := cgroup2Mount(strings.NewReader(escaped)); err != nil || got != "/mnt/c d" {
+		t.Fatalf("escaped point = %q, %v; want \"/mnt/c d\"", got, err)
 	}
-	if mounts[2].Point != "/mnt/a b" {
-		t.Fatalf("escaped point = %q", mounts[2].Point)
+	if _, err := cgroup2Mount(strings.NewReader(in[:strings.Index(in, "33 ")])); !errors.Is(err, ErrNoCgroup2) {
+		t.Fatalf("no cgroup2 mounted: %v, want ErrNoCgroup2", err)
 	}
 }
 

@@ -3,7 +3,10 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/moby/sys/mountinfo"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,16 +30,19 @@ func FindMount() (string, error) {
 		return "", fmt.Errorf("find cgroup2: %w", err)
 	}
 	defer f.Close()
-	mounts, err := ParseMountinfo(f)
+	return cgroup2Mount(f)
+}
+
+// cgroup2Mount returns the first cgroup2 mount point of a mountinfo table.
+func cgroup2Mount(r io.Reader) (string, error) {
+	mounts, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup2"))
 	if err != nil {
 		return "", fmt.Errorf("find cgroup2: read mountinfo: %w", err)
 	}
-	for _, m := range mounts {
-		if m.FSType == "cgroup2" {
-			return m.Point, nil
-		}
+	if len(mounts) == 0 {
+		return "", ErrNoCgroup2
 	}
-	return "", ErrNoCgroup2
+	return mounts[0].Mountpoint, nil
 }
 
 // MountDefault mounts cgroup2 at /sys/fs/cgroup, for PID 1 at boot.

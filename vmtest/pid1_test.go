@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"initns/daemon/pid1"
+	"github.com/moby/sys/mountinfo"
 )
 
 // lsImage is the compatibility-mode answer to "ls image" in the guest.
@@ -44,7 +44,7 @@ func TestPID1(t *testing.T) {
 }
 
 func checkMounts(g *guest) {
-	ms, err := pid1.ParseMountinfo(strings.NewReader(g.sh("cat /proc/1/mountinfo")))
+	ms, err := mountinfo.GetMountsFromReader(strings.NewReader(g.sh("cat /proc/1/mountinfo")), nil)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -52,11 +52,11 @@ func checkMounts(g *guest) {
 		"/proc": "proc", "/sys": "sysfs", "/dev": "devtmpfs", "/dev/pts": "devpts",
 		"/run": "tmpfs", "/sys/fs/cgroup": "cgroup2",
 	} {
-		if m, ok := pid1.MountedAt(ms, point); !ok || m.FSType != fstype {
-			g.t.Errorf("%s: mounted %v as %q, want %s", point, ok, m.FSType, fstype)
+		if m := topMount(ms, point); m.FSType != fstype {
+			g.t.Errorf("%s: mounted as %q, want %s", point, m.FSType, fstype)
 		}
 	}
-	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.ReadOnly() {
+	if m := topMount(ms, "/"); m.Mountpoint != "/" || readOnly(m) {
 		g.t.Errorf("/ is not mounted read-write: %+v", m)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"initns/daemon/pid1"
+	"github.com/moby/sys/mountinfo"
 )
 
 // TestPivotRoot boots initns as PID 1 on a tmpfs root (rdinit= copies the
@@ -22,11 +22,11 @@ import (
 func TestPivotRoot(t *testing.T) {
 	t.Parallel()
 	g := bootGuest(t, "rdinit=/sbin/tmpfs-root", true)
-	ms, err := pid1.ParseMountinfo(strings.NewReader(g.sh("cat /proc/1/mountinfo")))
+	ms, err := mountinfo.GetMountsFromReader(strings.NewReader(g.sh("cat /proc/1/mountinfo")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, ok := pid1.MountedAt(ms, "/"); !ok || m.FSType != "tmpfs" || m.ReadOnly() {
+	if m := topMount(ms, "/"); m.FSType != "tmpfs" || readOnly(m) {
 		t.Fatalf("PID 1's root is %q with %q, want tmpfs made read-write (the script left it read-only)", m.FSType, m.Options)
 	}
 	// The script started PID 1 with descriptors 0, 1 and 2 closed.
@@ -61,14 +61,30 @@ func (g *guest) checkInstanceRoot(name string) {
 		g.t.Errorf("the instance's init has signals blocked or ignored:\n%s", out)
 	}
 	out := g.sh("cat /proc/" + pid + "/mountinfo")
-	ms, err := pid1.ParseMountinfo(strings.NewReader(out))
+	ms, err := mountinfo.GetMountsFromReader(strings.NewReader(out), nil)
 	if err != nil {
 		g.t.Fatalf("instance mountinfo: %v\n%s", err, out)
 	}
-	if len(ms) != 2 || ms[0].Point != "/" || ms[0].Root != "/var/lib/initns/rootfs/"+name ||
-		ms[1].Point != "/dev" || ms[1].FSType != "devtmpfs" {
+	if len(ms) != 2 || ms[0].Mountpoint != "/" || ms[0].Root != "/var/lib/initns/rootfs/"+name ||
+		ms[1].Mountpoint != "/dev" || ms[1].FSType != "devtmpfs" {
 		g.t.Errorf("the instance's init sees these mounts, want only /var/lib/initns/rootfs/%s as / and a devtmpfs on /dev:\n%s", name, out)
 	}
+}
+
+// topMount returns the topmost mount at point in a guest's mountinfo (the
+// last listed), or an empty one when nothing is mounted there.
+func topMount(ms []*mountinfo.Info, point string) *mountinfo.Info {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Mountpoint == point {
+			return ms[i]
+		}
+	}
+	return &mountinfo.Info{}
+}
+
+// readOnly reports whether a mount's per-mount options say "ro".
+func readOnly(m *mountinfo.Info) bool {
+	return slices.Contains(strings.Split(m.Options, ","), "ro")
 }
 
 // initReport is what testdata/testinit writes to /report.json.

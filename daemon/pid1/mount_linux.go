@@ -5,17 +5,20 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// readMounts parses /proc/self/mountinfo.
-func readMounts() ([]Mount, error) {
+// readMounts parses /proc/self/mountinfo. Not mountinfo.GetMounts: it
+// decides once whether /proc/thread-self exists, and at boot it is read
+// before /proc is mounted.
+func readMounts() ([]*mountinfo.Info, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseMountinfo(f)
+	return mountinfo.GetMountsFromReader(f, nil)
 }
 
 // mountAPI mounts what is missing of /proc, /sys, /dev, /dev/pts, /run and

@@ -1,5 +1,7 @@
 package pid1
 
+import "github.com/moby/sys/mountinfo"
+
 // fsOpt is a mount flag, kept free of syscall constants so the plan is
 // pure; mount_linux.go translates it.
 type fsOpt uint
@@ -38,25 +40,25 @@ const cgroupRoot = "/sys/fs/cgroup"
 // it is: whoever mounted it knew better. cgroup2 is planned only when no
 // cgroup2 is mounted anywhere; if /sys/fs/cgroup holds something else (a
 // cgroup v1 tmpfs), cgroup2 goes to its "unified" folder as hybrid hosts do.
-func planMounts(mounts []Mount) []fsMount {
+func planMounts(mounts []*mountinfo.Info) []fsMount {
 	var todo []fsMount
 	for _, m := range apiMounts {
-		if _, ok := MountedAt(mounts, m.Target); !ok {
+		if _, ok := mountedAt(mounts, m.Target); !ok {
 			todo = append(todo, m)
 		}
 	}
-	if HasFSType(mounts, "cgroup2") {
+	if hasFSType(mounts, "cgroup2") {
 		return todo
 	}
 	cg := fsMount{cgroupRoot, "cgroup2", "cgroup2", noSuid | noDev | noExec, ""}
-	if _, ok := MountedAt(mounts, cgroupRoot); ok {
+	if _, ok := mountedAt(mounts, cgroupRoot); ok {
 		cg.Target = cgroupRoot + "/unified"
 	}
 	return append(todo, cg)
 }
 
 // rootReadOnly reports whether / is mounted read-only.
-func rootReadOnly(mounts []Mount) bool {
-	m, ok := MountedAt(mounts, "/")
-	return ok && m.ReadOnly()
+func rootReadOnly(mounts []*mountinfo.Info) bool {
+	m, ok := mountedAt(mounts, "/")
+	return ok && readOnly(m)
 }
