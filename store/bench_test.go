@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"initns/archive"
 )
 
 // The benchmarks extract a real distribution root filesystem (Debian
@@ -124,7 +126,7 @@ func gnuTarExtract(image, dst string, compress ...string) func() error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("tar: %v\n%s", err, out)
 		}
-		return syncFS(dst) // the same durability as initns
+		return archive.SyncFS(dst) // the same durability as initns
 	}
 }
 
@@ -275,7 +277,7 @@ func BenchmarkCommitTarGz(b *testing.B) {
 				if out, err := exec.Command("tar", append(args, "-czf", d+".tar.gz", ".")...).CombinedOutput(); err != nil {
 					return fmt.Errorf("tar: %v\n%s", err, out)
 				}
-				return syncFS(filepath.Dir(d))
+				return archive.SyncFS(filepath.Dir(d))
 			}
 		}},
 	)

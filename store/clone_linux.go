@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"initns/archive"
 )
 
 // Clone makes dst a copy of the stopped instance src. A plain instance's
@@ -66,11 +68,11 @@ func (s *Store) clonePlain(in Instance, dst string) error {
 	if err := copyTree(s.RootfsPath(in.Name), root); err != nil {
 		return err
 	}
-	if err := syncFS(root); err != nil {
+	if err := archive.SyncFS(root); err != nil {
 		return err
 	}
 	in.Name, in.Overlay = dst, false
-	return s.commitNew(in, ExtractResult{Root: root, Size: in.Size})
+	return s.commitNew(in, archive.Result{Root: root, Size: in.Size})
 }
 
 func (s *Store) cloneOverlay(in Instance, dst string) error {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // copyTree copies the directory tree src into the new directory dst (its
@@ -19,7 +21,7 @@ import (
 // system supports it, else copied extent by extent so holes stay holes. It
 // stays on src's file system and never follows a symlink.
 func copyTree(src, dst string) error {
-	c := &copier{links: map[fileID]string{}, dstRoot: dst}
+	c := &copier{links: map[archive.FileID]string{}, dstRoot: dst}
 	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
@@ -47,13 +49,13 @@ func copyTree(src, dst string) error {
 // copier holds the state of one copyTree.
 type copier struct {
 	dev     uint64
-	links   map[fileID]string // first copy of each multiply linked inode
+	links   map[archive.FileID]string // first copy of each multiply linked inode
 	dstRoot string
 }
 
 // dir copies the entries of the open directory sfd into dfd.
 func (c *copier) dir(sfd, dfd int, rel string) error {
-	names, err := readDirNames(sfd)
+	names, err := archive.ReadDirNames(sfd)
 	if err != nil {
 		return fmt.Errorf("copy: read directory %s: %w", rel, err)
 	}
@@ -72,7 +74,7 @@ func (c *copier) dir(sfd, dfd int, rel string) error {
 // entry copies one directory entry and its metadata.
 func (c *copier) entry(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink > 1 {
-		id := fileID{st.Dev, st.Ino}
+		id := archive.FileID{Dev: st.Dev, Ino: st.Ino}
 		if first, ok := c.links[id]; ok {
 			err := unix.Linkat(unix.AT_FDCWD, filepath.Join(c.dstRoot, first), dfd, name, 0)
 			return copyErr(rel, "link", err)

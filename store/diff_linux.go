@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // ChangeKind says how a path differs from the instance's image.
@@ -78,7 +80,7 @@ func (t tree) stat(rel string) (st unix.Stat_t, ok bool, err error) {
 	if rel == "." {
 		return st, true, unix.Fstat(t.root, &st)
 	}
-	fd, err := openBeneath(t.root, rel, unix.O_PATH|unix.O_NOFOLLOW)
+	fd, err := archive.OpenBeneath(t.root, rel, unix.O_PATH|unix.O_NOFOLLOW)
 	if movedAway(err) {
 		return st, false, nil
 	}
@@ -91,7 +93,7 @@ func (t tree) stat(rel string) (st unix.Stat_t, ok bool, err error) {
 
 // names lists the directory rel (nil if it is not a directory).
 func (t tree) names(rel string) ([]string, error) {
-	fd, err := openBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	fd, err := archive.OpenBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if movedAway(err) {
 		return nil, nil
 	}
@@ -99,15 +101,15 @@ func (t tree) names(rel string) ([]string, error) {
 		return nil, fmt.Errorf("open %s: %w", rel, err)
 	}
 	defer unix.Close(fd)
-	return readDirNames(fd)
+	return archive.ReadDirNames(fd)
 }
 
 func (t tree) readlink(rel string) string {
-	dir, base := splitEntry(rel)
+	dir, base := archive.SplitName(rel)
 	fd := t.root
 	if dir != "." {
 		var err error
-		if fd, err = openBeneath(t.root, dir, unix.O_PATH|unix.O_DIRECTORY); err != nil {
+		if fd, err = archive.OpenBeneath(t.root, dir, unix.O_PATH|unix.O_DIRECTORY); err != nil {
 			return ""
 		}
 		defer unix.Close(fd)
@@ -127,9 +129,7 @@ func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 func changePath(rel string) string { return path.Join("/", rel) }
 
-func join(dir, name string) string {
-	if dir == "." {
-		return name
-	}
-	return dir + "/" + name
+func parentOf(name string) string {
+	p, _ := archive.SplitName(name)
+	return p
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // overlayDiff walks an upper layer against its lower layer.
@@ -59,7 +61,7 @@ func (d *overlayDiff) dir(rel string, how int) error {
 	inUpper := map[string]bool{}
 	for _, n := range names {
 		inUpper[n] = true
-		if err := d.entry(join(rel, n), how); err != nil {
+		if err := d.entry(archive.JoinName(rel, n), how); err != nil {
 			return err
 		}
 	}
@@ -72,7 +74,7 @@ func (d *overlayDiff) dir(rel string, how int) error {
 	}
 	for _, n := range lowerNames {
 		if !inUpper[n] {
-			d.add(join(rel, n), Deleted)
+			d.add(archive.JoinName(rel, n), Deleted)
 		}
 	}
 	return nil
@@ -132,7 +134,7 @@ func isWhiteout(st *unix.Stat_t) bool {
 // isOpaque: an upper directory with trusted.overlay.opaque=y hides the
 // lower directory of the same name (it replaced a deleted one).
 func (d *overlayDiff) isOpaque(rel string) bool {
-	fd, err := openBeneath(d.upper.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	fd, err := archive.OpenBeneath(d.upper.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return false
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // plainDiff compares a plain instance's tree with its image's entries.
@@ -44,9 +46,9 @@ func (s *Store) diffPlain(ctx context.Context, in Instance) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The image was unwrapped at extraction (see Extract): compare again
+	// The image was unwrapped at extraction (see archive.Extract): compare again
 	// with its single top-level directory as the root.
-	if src.wrappable && !d.multi && d.top != "" && !fhsTop[d.top] && d.topDir {
+	if src.wrappable && !d.multi && d.top != "" && !archive.IsFHSTop(d.top) && d.topDir {
 		if d, err = diffPass(ctx, src, t, d.top); err != nil {
 			return nil, err
 		}
@@ -74,14 +76,14 @@ func (s *Store) diffSource(ctx context.Context, image string) (diffSource, func(
 	if err != nil {
 		return diffSource{}, nil, fmt.Errorf("open image: %w", err)
 	}
-	if fi, err := f.Stat(); err == nil && (fi.IsDir() || isLayerArchive(f)) {
+	if archive.IsLayered(f) {
 		return s.layeredSource(ctx, f, image)
 	}
 	open := func() (io.Reader, func(), error) {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, nil, err
 		}
-		dr, release, err := decompressor(bufio.NewReaderSize(f, 1<<20))
+		dr, release, err := archive.Decompress(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("image %s: %w", image, err)
 		}
@@ -97,7 +99,7 @@ func (s *Store) layeredSource(ctx context.Context, f *os.File, image string) (di
 		return diffSource{}, nil, fmt.Errorf("scratch folder: %w", err)
 	}
 	cleanup := func() { removeTree(job) }
-	res, err := s.extractFrom(ctx, f, image, filepath.Join(job, "root"), nil)
+	res, err := archive.ExtractImage(ctx, f, filepath.Join(job, "root"), nil)
 	if err != nil {
 		cleanup()
 		return diffSource{}, nil, fmt.Errorf("image %s: %w", image, err)
@@ -105,7 +107,7 @@ func (s *Store) layeredSource(ctx context.Context, f *os.File, image string) (di
 	open := func() (io.Reader, func(), error) {
 		pr, pw := io.Pipe()
 		go func() {
-			pw.CloseWithError(writeArchive(ctx, res.Root, pw, fileID{}, &progressCounter{total: -1}))
+			pw.CloseWithError(archive.WriteTar(ctx, res.Root, pw, archive.FileID{}, nil))
 		}()
 		return pr, func() { pr.Close() }, nil
 	}
@@ -127,7 +129,7 @@ func diffPass(ctx context.Context, src diffSource, t tree, prefix string) (*plai
 			return d, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: read image: %v", ErrBadImage, err)
+			return nil, archive.BadImage("read image", err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -144,7 +146,7 @@ func (d *plainDiff) add(rel string, k ChangeKind) {
 
 // entry compares one image entry with the tree.
 func (d *plainDiff) entry(hdr *tar.Header, data io.Reader) error {
-	name, err := cleanEntryName(hdr.Name)
+	name, err := archive.CleanName(hdr.Name)
 	if err != nil || name == "." || hdr.Typeflag == tar.TypeXGlobalHeader {
 		return err
 	}
@@ -184,7 +186,7 @@ func (d *plainDiff) entry(hdr *tar.Header, data io.Reader) error {
 }
 
 func (d *plainDiff) noteTop(name string, hdr *tar.Header) {
-	t := topOf(name)
+	t := archive.TopOf(name)
 	switch {
 	case d.top == "":
 		d.top = t
@@ -235,7 +237,7 @@ func (d *plainDiff) same(rel string, hdr *tar.Header, st *unix.Stat_t, data io.R
 
 // sameLink: a hard link entry still shares the inode of its target.
 func (d *plainDiff) sameLink(hdr *tar.Header, st *unix.Stat_t) (bool, error) {
-	target, err := cleanEntryName(hdr.Linkname)
+	target, err := archive.CleanName(hdr.Linkname)
 	if err != nil {
 		return false, nil
 	}
@@ -251,7 +253,7 @@ func (d *plainDiff) sameLink(hdr *tar.Header, st *unix.Stat_t) (bool, error) {
 // was stat'ed: O_NONBLOCK keeps the open from waiting for a writer, and
 // what was opened is checked to be a regular file before it is read.
 func (d *plainDiff) sameContent(rel string, data io.Reader) (bool, error) {
-	fd, err := openBeneath(d.t.root, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOATIME)
+	fd, err := archive.OpenBeneath(d.t.root, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOATIME)
 	if movedAway(err) {
 		return false, nil
 	}
@@ -280,7 +282,7 @@ func (d *plainDiff) sameContent(rel string, data io.Reader) (bool, error) {
 			return true, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("%w: read image: %v", ErrBadImage, err)
+			return false, archive.BadImage("read image", err)
 		}
 	}
 }
@@ -312,7 +314,7 @@ func (d *plainDiff) added(rel string) error {
 		return err
 	}
 	for _, n := range names {
-		p := join(rel, n)
+		p := archive.JoinName(rel, n)
 		st, ok, err := d.t.stat(p)
 		if err != nil || !ok {
 			continue // removed meanwhile

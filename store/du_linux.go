@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // DiskUse returns the disk space the instance name occupies on its own, in
@@ -32,10 +34,10 @@ func (s *Store) DiskUse(name string) (int64, error) {
 
 func diskUse(dir string) (int64, error) {
 	var total int64
-	seen := map[fileID]bool{}
+	seen := map[archive.FileID]bool{}
 	err := walkLive(dir, func(st *unix.Stat_t) {
 		if st.Nlink > 1 && !isDir(st) {
-			id := fileID{st.Dev, st.Ino}
+			id := archive.FileID{Dev: st.Dev, Ino: st.Ino}
 			if seen[id] {
 				return
 			}
@@ -82,7 +84,7 @@ func walkLive(dir string, visit func(st *unix.Stat_t)) error {
 }
 
 func (t tree) walk(rel string, dev uint64, visit func(st *unix.Stat_t)) error {
-	fd, err := openBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	fd, err := archive.OpenBeneath(t.root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if movedAway(err) {
 		return nil
 	}
@@ -95,7 +97,7 @@ func (t tree) walk(rel string, dev uint64, visit func(st *unix.Stat_t)) error {
 		return fmt.Errorf("read %s: %w", rel, err)
 	}
 	for _, d := range dirs {
-		if err := t.walk(join(rel, d), dev, visit); err != nil {
+		if err := t.walk(archive.JoinName(rel, d), dev, visit); err != nil {
 			return err
 		}
 	}
@@ -105,7 +107,7 @@ func (t tree) walk(rel string, dev uint64, visit func(st *unix.Stat_t)) error {
 // visitEntries visits the entries of the open directory fd and returns the
 // names of its subdirectories.
 func (t tree) visitEntries(fd int, dev uint64, visit func(st *unix.Stat_t)) ([]string, error) {
-	names, err := readDirNames(fd)
+	names, err := archive.ReadDirNames(fd)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"initns/archive"
+)
 
 // Sentinel errors. Every method wraps one of them with %w together with the
 // name concerned and what the user can do, so callers test with errors.Is.
@@ -13,7 +17,8 @@ var (
 	ErrInvalidName = errors.New("invalid name")
 	// ErrBadImage: an image is corrupt, truncated, not a tar archive, or
 	// hostile (an entry tries to reach outside the new root filesystem).
-	ErrBadImage = errors.New("bad image")
+	// It is archive.ErrBadImage, which the archive engine wraps.
+	ErrBadImage = archive.ErrBadImage
 	// ErrBusy: another operation on the same instance or image is under way.
 	ErrBusy = errors.New("busy")
 )

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"initns/archive"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -17,20 +19,6 @@ func syncDir(dir string) error {
 	defer unix.Close(fd)
 	if err := unix.Fsync(fd); err != nil {
 		return &os.PathError{Op: "fsync", Path: dir, Err: err}
-	}
-	return nil
-}
-
-// syncFS flushes the whole file system holding dir: one syncfs(2) instead of
-// one fsync per extracted file.
-func syncFS(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	if err := unix.Syncfs(fd); err != nil {
-		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	return nil
 }
@@ -55,12 +43,12 @@ func removeTree(path string) error {
 }
 
 // rootID identifies the state root, which Seed leaves out of a snapshot.
-func (s *Store) rootID() (fileID, error) {
+func (s *Store) rootID() (archive.FileID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(s.root, &st); err != nil {
-		return fileID{}, fmt.Errorf("stat state root: %w", err)
+		return archive.FileID{}, fmt.Errorf("stat state root: %w", err)
 	}
-	return fileID{st.Dev, st.Ino}, nil
+	return archive.FileID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
 // sameFS reports whether a and b are on one file system, so that a rename

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // gnuTarFlags are the flags SPEC §5 says extraction is faithful to.
@@ -46,7 +48,7 @@ func gnuExtract(t testing.TB, image, dir string) {
 }
 
 // extractFile runs Extract on a file and fails the test on error.
-func extractFile(t testing.TB, image, dst string) ExtractResult {
+func extractFile(t testing.TB, image, dst string) archive.Result {
 	t.Helper()
 	res, err := extractPath(image, dst)
 	if err != nil {
@@ -55,13 +57,13 @@ func extractFile(t testing.TB, image, dst string) ExtractResult {
 	return res
 }
 
-func extractPath(image, dst string) (ExtractResult, error) {
+func extractPath(image, dst string) (archive.Result, error) {
 	f, err := os.Open(image)
 	if err != nil {
-		return ExtractResult{}, err
+		return archive.Result{}, err
 	}
 	defer f.Close()
-	return Extract(context.Background(), f, dst, nil)
+	return archive.Extract(context.Background(), f, dst, nil)
 }
 
 // describe lists every file below root with all the metadata extraction

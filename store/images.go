@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"initns/archive"
 )
 
 // Images returns the files of images/ with a valid image name, and the OCI
@@ -25,7 +26,7 @@ func (s *Store) Images() ([]Image, error) {
 			continue
 		}
 		fi, err := os.Stat(s.ImagePath(e.Name()))
-		if err != nil || !fi.Mode().IsRegular() && !isLayoutDir(s.ImagePath(e.Name()), fi) {
+		if err != nil || !fi.Mode().IsRegular() && !archive.IsLayoutDir(s.ImagePath(e.Name()), fi) {
 			continue
 		}
 		out = append(out, Image{Name: e.Name(), Size: fi.Size(), Modified: fi.ModTime()})
@@ -52,7 +53,7 @@ func (s *Store) Seed(ctx context.Context, dir, image string, p Progress) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("seed directory %s: not a directory", dir)
 	}
-	return s.writeImage(ctx, dir, image, &progressCounter{p: p, total: -1})
+	return s.writeImage(ctx, dir, image, archive.NewCounter(p, -1))
 }
 
 // Commit snapshots the root filesystem of instance name into the new image
@@ -76,17 +77,17 @@ func (s *Store) Commit(ctx context.Context, name, image string, p Progress) erro
 	if total <= 0 {
 		total = -1
 	}
-	return s.writeImage(ctx, s.RootfsPath(name), image, &progressCounter{p: p, total: total})
+	return s.writeImage(ctx, s.RootfsPath(name), image, archive.NewCounter(p, total))
 }
 
 // writeImage archives dir into images/<image> atomically.
-func (s *Store) writeImage(ctx context.Context, dir, image string, pc *progressCounter) error {
+func (s *Store) writeImage(ctx context.Context, dir, image string, pc *archive.Counter) error {
 	if err := ValidImageName(image); err != nil {
 		return err
 	}
-	format, err := formatForName(image)
-	if err != nil {
-		return err
+	format, ok := archive.FormatOf(image)
+	if !ok {
+		return fmt.Errorf("image name %q: %w: end it in .tar, .tar.gz, .tgz or .tar.zst to choose the format", image, ErrInvalidName)
 	}
 	if err := s.reserveImage(image); err != nil {
 		return err
@@ -106,7 +107,7 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *progressC
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := writeCompressed(ctx, dir, tmp, format, skip, pc); err != nil {
+	if err := archive.WriteImage(ctx, dir, tmp, format, skip, pc); err != nil {
 		return fmt.Errorf("image %s from %s: %w", image, dir, err)
 	}
 	if err := tmp.Chmod(0o600); err != nil {
@@ -126,26 +127,7 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *progressC
 	if err := syncDir(s.path(imagesDir)); err != nil {
 		return err
 	}
-	pc.finish()
-	return nil
-}
-
-func writeCompressed(ctx context.Context, dir string, f *os.File, format string, skip fileID, pc *progressCounter) error {
-	bw := bufio.NewWriterSize(f, 1<<20)
-	cw, err := compressor(bw, format)
-	if err != nil {
-		return err
-	}
-	if err := writeArchive(ctx, dir, cw, skip, pc); err != nil {
-		cw.Close()
-		return err
-	}
-	if err := cw.Close(); err != nil {
-		return fmt.Errorf("compress: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
+	pc.Finish()
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"initns/archive"
 )
 
 // Instances returns every registered instance in registry order. It reads
@@ -70,7 +72,7 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 		return fmt.Errorf("scratch folder: %w", err)
 	}
 	defer removeTree(job)
-	res, err := s.extractFrom(ctx, f, image, filepath.Join(job, "root"), p)
+	res, err := archive.ExtractImage(ctx, f, filepath.Join(job, "root"), p)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", image, err)
 	}
@@ -82,7 +84,7 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 // Registry writes are serialised by regMu; mu is held only to read and
 // publish the in-memory view, never across disk I/O, so listing stays fast
 // while an fsync waits for the disk.
-func (s *Store) commitNew(in Instance, res ExtractResult) error {
+func (s *Store) commitNew(in Instance, res archive.Result) error {
 	name := in.Name
 	s.regMu.Lock()
 	defer s.regMu.Unlock()

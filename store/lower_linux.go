@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"initns/archive"
 )
 
 // Lower layers live in <root>/lower/<key>/: tree/ is the unpacked image and
@@ -107,7 +109,7 @@ func (s *Store) ensureLower(ctx context.Context, key, image string, p Progress) 
 	if err := os.WriteFile(filepath.Join(tmp, lowerSize), []byte(strconv.FormatInt(res.Size, 10)+"\n"), 0o600); err != nil {
 		return 0, fmt.Errorf("lower layer: %w", err)
 	}
-	if err := syncFS(tmp); err != nil {
+	if err := archive.SyncFS(tmp); err != nil {
 		return 0, err
 	}
 	// A leftover without its size file is an interrupted deletion.
@@ -121,16 +123,16 @@ func (s *Store) ensureLower(ctx context.Context, key, image string, p Progress) 
 }
 
 // extractImage extracts images/<image> into the new directory dst.
-func (s *Store) extractImage(ctx context.Context, image, dst string, p Progress) (ExtractResult, error) {
+func (s *Store) extractImage(ctx context.Context, image, dst string, p Progress) (archive.Result, error) {
 	f, err := os.Open(s.ImagePath(image))
 	if errors.Is(err, fs.ErrNotExist) {
-		return ExtractResult{}, fmt.Errorf("image %q %w in %s: list images with initns ls image", image, ErrNotExist, s.path(imagesDir))
+		return archive.Result{}, fmt.Errorf("image %q %w in %s: list images with initns ls image", image, ErrNotExist, s.path(imagesDir))
 	}
 	if err != nil {
-		return ExtractResult{}, fmt.Errorf("open image: %w", err)
+		return archive.Result{}, fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
-	return s.extractFrom(ctx, f, image, dst, p)
+	return archive.ExtractImage(ctx, f, dst, p)
 }
 
 // dropLower deletes lower/<key> if no overlay folder names it any more.

@@ -12,6 +12,9 @@ import (
 	"testing"
 )
 
+// mtManifest is image-spec's media type of an image manifest.
+const mtManifest = "application/vnd.oci.image.manifest.v1+json"
+
 // ociLayers are three layers exercising whiteouts, opaque directories,
 // type changes across layers, and a hard link to a lower layer's file;
 // each compressed differently.
@@ -174,7 +177,15 @@ func TestOCIMalformed(t *testing.T) {
 		{"encrypted", func(d string) {
 			writeOCILayout(t, d, good)
 			idx, _ := os.ReadFile(filepath.Join(d, "index.json"))
-			var ix ociIndex
+			// index.json as writeOCILayout writes it (the engine's ociIndex).
+			var ix struct {
+				SchemaVersion int `json:"schemaVersion"`
+				Manifests     []struct {
+					MediaType string `json:"mediaType"`
+					Digest    string `json:"digest"`
+					Size      int64  `json:"size"`
+				} `json:"manifests"`
+			}
 			json.Unmarshal(idx, &ix)
 			p := filepath.Join(d, "blobs/sha256", strings.TrimPrefix(ix.Manifests[0].Digest, "sha256:"))
 			m, _ := os.ReadFile(p)

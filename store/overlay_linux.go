@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/archive"
 )
 
 // An overlay instance keeps its own changes in <root>/overlay/<name>/:
@@ -121,7 +123,7 @@ func (s *Store) makeLayer(key, from string) (dir string, err error) {
 		if err := copyTree(from, upper); err != nil {
 			return "", err
 		}
-		return dir, syncFS(dir)
+		return dir, archive.SyncFS(dir)
 	}
 	if err := emptyUpper(s.lowerTree(key), upper); err != nil {
 		return "", err

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // MountAll mounts the merged view of every overlay instance at
@@ -67,12 +69,21 @@ func (s *Store) overlays() []Instance {
 }
 
 func (s *Store) mounted() (map[string]bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}
-	defer f.Close()
-	return mountPoints(f)
+	return mountPoints(ms), nil
+}
+
+// mountPoints returns the mount points of ms, the kernel's octal escapes
+// (of space, tab, newline and backslash) undone by the mountinfo parser.
+func mountPoints(ms []*mountinfo.Info) map[string]bool {
+	out := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		out[m.Mountpoint] = true
+	}
+	return out
 }
 
 // prepareOverlays runs in Open before the registry is reconciled: it makes

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"initns/archive"
 )
 
 // Instance describes one registered instance. Size is the number of bytes
@@ -38,8 +40,8 @@ type Image struct {
 
 // Progress receives the bytes of input read so far and the total (-1 if
 // unknown). Methods call it at most about ten times a second and once at the
-// end; it may be nil.
-type Progress func(done, total int64)
+// end; it may be nil. It is the archive engine's type.
+type Progress = archive.Progress
 
 // Store is an opened state root. All methods are safe for concurrent use;
 // operations on different names run in parallel, and a second operation on a

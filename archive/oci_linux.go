@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -16,34 +16,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// extractFrom extracts the image open as f into the new directory dst: an
-// OCI image layout (a directory), an archive of one or a `docker save`
-// archive (their layers applied in order with their whiteouts), or else a
-// root filesystem archive (Extract).
-func (s *Store) extractFrom(ctx context.Context, f *os.File, image, dst string, p Progress) (ExtractResult, error) {
+// ExtractImage extracts the image open as f into the new directory dst,
+// whose parent must exist: an OCI image layout (a directory), an archive
+// of one or a `docker save` archive (their layers applied in order with
+// their whiteouts), or else a root filesystem archive (Extract). Its
+// guarantees are Extract's: nothing outside dst is touched, a bad image is
+// an error wrapping ErrBadImage, the tree is synced on success and dst is
+// removed on failure.
+func ExtractImage(ctx context.Context, f *os.File, dst string, p Progress) (Result, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return ExtractResult{}, fmt.Errorf("image %s: %w", image, err)
+		return Result{}, fmt.Errorf("stat: %w", err)
 	}
 	var src blobSource
 	switch {
 	case fi.IsDir():
 		if src, err = openLayoutDir(f); err != nil {
-			return ExtractResult{}, err
+			return Result{}, err
 		}
 	case isLayerArchive(f):
 		if src, err = indexArchive(f, fi.Size()); err != nil {
-			return ExtractResult{}, err
+			return Result{}, err
 		}
 	default:
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return ExtractResult{}, fmt.Errorf("image %s: %w", image, err)
+			return Result{}, fmt.Errorf("seek: %w", err)
 		}
 		return Extract(ctx, f, dst, p)
 	}
 	refs, err := imageLayers(src)
 	if err != nil {
-		return ExtractResult{}, err
+		return Result{}, err
 	}
 	return applyLayers(ctx, src, refs, dst, p)
 }
@@ -66,9 +69,9 @@ func openLayoutDir(f *os.File) (dirSource, error) {
 }
 
 func (d dirSource) open(p string) (io.Reader, int64, func(), error) {
-	fd, err := openBeneath(d.fd, p, unix.O_RDONLY|unix.O_NOFOLLOW)
+	fd, err := OpenBeneath(d.fd, p, unix.O_RDONLY|unix.O_NOFOLLOW)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("%w: %s: %v", ErrBadImage, p, err)
+		return nil, 0, nil, BadImage(p, err)
 	}
 	f := os.NewFile(uintptr(fd), p)
 	fi, err := f.Stat()
@@ -80,7 +83,7 @@ func (d dirSource) open(p string) (io.Reader, int64, func(), error) {
 }
 
 func (d dirSource) has(p string) bool {
-	fd, err := openBeneath(d.fd, p, unix.O_PATH|unix.O_NOFOLLOW)
+	fd, err := OpenBeneath(d.fd, p, unix.O_PATH|unix.O_NOFOLLOW)
 	if err == nil {
 		unix.Close(fd)
 	}
@@ -104,6 +107,14 @@ func (t *tarSource) open(p string) (io.Reader, int64, func(), error) {
 
 func (t *tarSource) has(p string) bool { _, ok := t.files[p]; return ok }
 
+// IsLayered reports whether the image open as f is made of layers (an OCI
+// image layout, an archive of one, a docker save archive) rather than
+// being one root filesystem archive.
+func IsLayered(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && (fi.IsDir() || isLayerArchive(f))
+}
+
 // isLayerArchive reports whether f is an uncompressed tar whose first
 // members are those of an OCI layout or a docker save archive, not of a
 // root filesystem.
@@ -114,11 +125,11 @@ func isLayerArchive(f *os.File) bool {
 		if err != nil {
 			return false
 		}
-		name, err := cleanEntryName(hdr.Name)
+		name, err := CleanName(hdr.Name)
 		if err != nil {
 			return false
 		}
-		switch top := topOf(name); {
+		switch top := TopOf(name); {
 		case name == "oci-layout" || name == "index.json" || name == "manifest.json" || name == "repositories" || top == "blobs":
 			return true
 		case len(top) == 64 && isHex(top) && (strings.HasSuffix(name, "/layer.tar") || strings.HasSuffix(name, "/VERSION")):
@@ -141,9 +152,9 @@ func indexArchive(f *os.File, size int64) (*tarSource, error) {
 			return t, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: image archive: %v", ErrBadImage, err)
+			return nil, BadImage("image archive", err)
 		}
-		name, err := cleanEntryName(hdr.Name)
+		name, err := CleanName(hdr.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +253,7 @@ func readBlob(src blobSource, d ociDescriptor) ([]byte, error) {
 	h := newDigester(d.Digest)
 	data, err := io.ReadAll(io.LimitReader(io.TeeReader(r, h), maxJSON+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrBadImage, p, err)
+		return nil, BadImage("read "+p, err)
 	}
 	if len(data) > maxJSON {
 		return nil, fmt.Errorf("%w: %s is over %d MiB", ErrBadImage, p, maxJSON>>20)
@@ -270,13 +281,13 @@ func checkDigest(h gohash.Hash, digest, what string) error {
 
 // applyLayers applies the layers in order into the new directory dst and
 // syncs it; on failure dst is removed.
-func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst string, p Progress) (res ExtractResult, err error) {
+func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst string, p Progress) (res Result, err error) {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {
-			removeTree(dst)
+			os.RemoveAll(dst)
 		}
 	}()
 	var total, done int64
@@ -300,7 +311,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 		}
 		done += n
 	}
-	if err := syncFS(dst); err != nil {
+	if err := SyncFS(dst); err != nil {
 		return res, err
 	}
 	res.Root = dst
@@ -308,7 +319,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 }
 
 // applyRef applies one layer, checking its content against its digest.
-func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, first bool, sparse *sparseBudget, res *ExtractResult, p Progress) (int64, error) {
+func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, first bool, sparse *sparseBudget, res *Result, p Progress) (int64, error) {
 	r, n, release, err := src.open(ref.Path)
 	if err != nil {
 		return 0, err
@@ -328,7 +339,7 @@ func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, fir
 	if h != nil {
 		// The extractor may stop before the end of the compressed stream.
 		if _, err := io.Copy(io.Discard, r); err != nil {
-			return 0, fmt.Errorf("%w: read: %v", ErrBadImage, err)
+			return 0, BadImage("read", err)
 		}
 		if err := checkDigest(h, ref.Digest, "the layer"); err != nil {
 			return 0, err
@@ -338,21 +349,21 @@ func applyRef(ctx context.Context, src blobSource, ref layerRef, dst string, fir
 }
 
 // applyLayer extracts one layer over the tree dst (see layerEntry).
-func applyLayer(ctx context.Context, r io.Reader, dst string, first bool, sparse *sparseBudget, p Progress) (ExtractResult, error) {
+func applyLayer(ctx context.Context, r io.Reader, dst string, first bool, sparse *sparseBudget, p Progress) (Result, error) {
 	pr := newProgressReader(ctx, r, -1, p)
 	x, err := newExtractor(ctx, dst)
 	if err != nil {
-		return ExtractResult{}, err
+		return Result{}, err
 	}
 	x.sparse = sparse
 	x.layer = &layerState{first: first, created: map[string]bool{}}
 	defer x.close()
 	if err := x.run(pr); err != nil {
 		if ctx.Err() != nil {
-			return ExtractResult{}, fmt.Errorf("extraction cancelled: %w", ctx.Err())
+			return Result{}, fmt.Errorf("extraction cancelled: %w", ctx.Err())
 		}
-		return ExtractResult{}, err
+		return Result{}, err
 	}
 	pr.finish()
-	return ExtractResult{Root: dst, Size: x.size, Entries: x.entries}, nil
+	return Result{Root: dst, Size: x.size, Entries: x.entries}, nil
 }

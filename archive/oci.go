@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"encoding/hex"
@@ -70,13 +70,13 @@ const (
 func decodeJSON(r io.Reader, what string, v any) error {
 	data, err := io.ReadAll(io.LimitReader(r, maxJSON+1))
 	if err != nil {
-		return fmt.Errorf("%w: read %s: %v", ErrBadImage, what, err)
+		return BadImage("read "+what, err)
 	}
 	if len(data) > maxJSON {
 		return fmt.Errorf("%w: %s is over %d MiB", ErrBadImage, what, maxJSON>>20)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: %s is not valid JSON: %v", ErrBadImage, what, err)
+		return fmt.Errorf("%w: %s is not valid JSON: %w", ErrBadImage, what, err)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func dockerLayers(r io.Reader) ([]layerRef, error) {
 	}
 	var out []layerRef
 	for _, l := range ms[0].Layers {
-		p, err := cleanEntryName(l)
+		p, err := CleanName(l)
 		if err != nil || p == "." {
 			return nil, fmt.Errorf("%w: manifest.json names layer %q, not a path inside the archive", ErrBadImage, l)
 		}
@@ -180,9 +180,9 @@ func dockerLayers(r io.Reader) ([]layerRef, error) {
 	return out, nil
 }
 
-// isLayoutDir reports whether the directory p (described by fi) is an OCI
+// IsLayoutDir reports whether the directory p (described by fi) is an OCI
 // image layout, which images/ may hold beside image files.
-func isLayoutDir(p string, fi os.FileInfo) bool {
+func IsLayoutDir(p string, fi os.FileInfo) bool {
 	if !fi.IsDir() {
 		return false
 	}

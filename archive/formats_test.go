@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -13,6 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// longPath is a 300+ character relative path (each component under 255).
+var longPath = strings.Repeat("d", 100) + "/" + strings.Repeat("e", 100) + "/" + strings.Repeat("f", 100) + "/long-file"
 
 // TestGNUTarFormats: long names, long link targets, hard links and sparse
 // files restore from every archive format and sparse encoding GNU tar

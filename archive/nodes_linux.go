@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -248,7 +248,7 @@ func (x *extractor) hardlink(pfd int, name, base string, hdr *tar.Header) error 
 	if hdr.Size > 0 {
 		return &entryError{hdr.Name, fmt.Errorf("%w: a hard link that carries %d bytes of data; refusing the image", ErrBadImage, hdr.Size)}
 	}
-	target, err := cleanEntryName(hdr.Linkname)
+	target, err := CleanName(hdr.Linkname)
 	if err != nil {
 		return &entryError{hdr.Name, fmt.Errorf("hard link target: %w", err)}
 	}
@@ -256,7 +256,7 @@ func (x *extractor) hardlink(pfd int, name, base string, hdr *tar.Header) error 
 		return &entryError{hdr.Name, fmt.Errorf("%w: hard link to %q", ErrBadImage, hdr.Linkname)}
 	}
 	x.settlePath(target)
-	tfd, err := openBeneath(x.root, target, unix.O_PATH|unix.O_NOFOLLOW)
+	tfd, err := OpenBeneath(x.root, target, unix.O_PATH|unix.O_NOFOLLOW)
 	if err == unix.ENOENT {
 		return &entryError{hdr.Name, fmt.Errorf("%w: hard link to %q, which no earlier entry of the image created", ErrBadImage, hdr.Linkname)}
 	}
@@ -282,7 +282,7 @@ func (x *extractor) hardlink(pfd int, name, base string, hdr *tar.Header) error 
 // resolving each directory again beneath the root.
 func (x *extractor) finishDirs() error {
 	for _, name := range x.dirList {
-		fd, err := openBeneath(x.root, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+		fd, err := OpenBeneath(x.root, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 		if err != nil {
 			return x.resolveError(name, name, err)
 		}

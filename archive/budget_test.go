@@ -1,9 +1,8 @@
-package store
+package archive
 
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -215,12 +214,11 @@ func TestSparseAndLayerBudget(t *testing.T) {
 		})
 	}
 	t.Run("layer-twice", func(t *testing.T) {
-		s := newStore(t)
-		must(t, os.WriteFile(s.ImagePath("twice.tar"), dockerSaveOf(t, [][]byte{gone, rm}, []int{0, 1, 0}), 0o600))
-		if err := s.New(context.Background(), "box", "twice.tar", nil); err != nil {
+		sb := newSandbox(t)
+		if err := sb.newFrom("twice.tar", dockerSaveOf(t, [][]byte{gone, rm}, []int{0, 1, 0})); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := os.ReadFile(filepath.Join(s.RootfsPath("box"), "f")); string(got) != "first" {
+		if got, err := os.ReadFile(filepath.Join(sb.root, "f")); string(got) != "first" {
 			t.Errorf("f: %q, %v; want the third layer to have made it again", got, err)
 		}
 	})

@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"initns/store/internal/ahead"
+	"initns/archive/internal/ahead"
 )
 
 const (

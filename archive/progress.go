@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"context"
@@ -6,6 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 )
+
+// Progress receives the bytes of input read so far and the total (-1 if
+// unknown). It is called at most about ten times a second and once at the
+// end; it may be nil.
+type Progress func(done, total int64)
 
 const progressEvery = 100 * time.Millisecond
 
@@ -52,16 +57,22 @@ func (pr *progressReader) finish() {
 	}
 }
 
-// progressCounter reports a count of bytes processed by a writer-side
+// Counter reports a count of bytes processed by a writer-side
 // operation (seed, commit), at most every progressEvery.
-type progressCounter struct {
+type Counter struct {
 	p     Progress
 	total int64
 	n     int64
 	last  time.Time
 }
 
-func (pc *progressCounter) add(n int64) {
+// NewCounter returns a Counter reporting to p (which may be nil).
+func NewCounter(p Progress, total int64) *Counter { return &Counter{p: p, total: total} }
+
+func (pc *Counter) add(n int64) {
+	if pc == nil {
+		return
+	}
 	pc.n += n
 	if pc.p == nil {
 		return
@@ -76,8 +87,9 @@ func (pc *progressCounter) add(n int64) {
 	}
 }
 
-func (pc *progressCounter) finish() {
-	if pc.p != nil {
+// Finish reports the final count as the total.
+func (pc *Counter) Finish() {
+	if pc != nil && pc.p != nil {
 		pc.p(pc.n, pc.n)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ const (
 	maxLinkname = 4095
 )
 
-// cleanEntryName turns an archive member name into a path relative to the
+// CleanName turns an archive member name into a path relative to the
 // new root: leading "/" and "./" are dropped, empty and "." components
 // removed. It refuses ".." components outright (rather than resolving them)
 // and names longer than the kernel accepts. The root itself is ".".
-func cleanEntryName(name string) (string, error) {
+func CleanName(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", fmt.Errorf("%w: entry %q: the name contains a NUL byte", ErrBadImage, name)
 	}
@@ -48,9 +48,9 @@ func cleanEntryName(name string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
-// splitEntry splits a clean name into its parent ("." for the root) and
+// SplitName splits a clean name into its parent ("." for the root) and
 // base name.
-func splitEntry(name string) (parent, base string) {
+func SplitName(name string) (parent, base string) {
 	i := strings.LastIndexByte(name, '/')
 	if i < 0 {
 		return ".", name
@@ -58,8 +58,8 @@ func splitEntry(name string) (parent, base string) {
 	return name[:i], name[i+1:]
 }
 
-// topOf returns the first component of a clean name.
-func topOf(name string) string {
+// TopOf returns the first component of a clean name.
+func TopOf(name string) string {
 	if i := strings.IndexByte(name, '/'); i >= 0 {
 		return name[:i]
 	}
@@ -73,4 +73,17 @@ var fhsTop = map[string]bool{
 	"lib32": true, "lib64": true, "libx32": true, "media": true, "mnt": true, "opt": true,
 	"proc": true, "root": true, "run": true, "sbin": true, "srv": true, "sys": true,
 	"tmp": true, "usr": true, "var": true,
+}
+
+// IsFHSTop reports whether top is a top-level directory of a root
+// filesystem (etc, usr, ...), which Extract never unwraps.
+func IsFHSTop(top string) bool { return fhsTop[top] }
+
+// JoinName joins a clean relative name and one more component; dir "."
+// is the root.
+func JoinName(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
 }

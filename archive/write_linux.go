@@ -1,7 +1,8 @@
-package store
+package archive
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -28,17 +29,42 @@ type archiver struct {
 	tw    *tar.Writer
 	raw   io.Writer // under tw, for the hand-written sparse members
 	dev   uint64
-	skip  fileID
-	links map[fileID]string
-	pc    *progressCounter
+	skip  FileID
+	links map[FileID]string
+	pc    *Counter
 	buf   []byte
 	xbuf  []byte
 }
 
-type fileID struct{ dev, ino uint64 }
+// FileID identifies a file: its device and inode numbers.
+type FileID struct{ Dev, Ino uint64 }
 
-// writeArchive archives the tree at dir into w.
-func writeArchive(ctx context.Context, dir string, w io.Writer, skip fileID, pc *progressCounter) error {
+// WriteImage archives the tree at dir into w (buffered here) as an image
+// in format (FormatOf), leaving out the directory skip (the zero FileID
+// skips nothing). Progress goes to pc, which may be nil. It flushes the
+// compressor and its buffer but does not sync or close w.
+func WriteImage(ctx context.Context, dir string, w io.Writer, format string, skip FileID, pc *Counter) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	cw, err := compressor(bw, format)
+	if err != nil {
+		return err
+	}
+	if err := WriteTar(ctx, dir, cw, skip, pc); err != nil {
+		cw.Close()
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// WriteTar archives the tree at dir into w as an uncompressed PAX archive,
+// as WriteImage does.
+func WriteTar(ctx context.Context, dir string, w io.Writer, skip FileID, pc *Counter) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
@@ -49,7 +75,7 @@ func writeArchive(ctx context.Context, dir string, w io.Writer, skip fileID, pc 
 		return fmt.Errorf("stat %s: %w", dir, err)
 	}
 	a := &archiver{ctx: ctx, tw: tar.NewWriter(w), raw: w, dev: st.Dev, skip: skip,
-		links: map[fileID]string{}, pc: pc, buf: make([]byte, 1<<20), xbuf: make([]byte, 64<<10)}
+		links: map[FileID]string{}, pc: pc, buf: make([]byte, 1<<20), xbuf: make([]byte, 64<<10)}
 	hdr, err := a.header(fd, "", &st, "./")
 	if err != nil {
 		return err
@@ -69,7 +95,7 @@ func writeArchive(ctx context.Context, dir string, w io.Writer, skip fileID, pc 
 // dir archives the entries of the open directory fd, sorted by name so the
 // archive is reproducible.
 func (a *archiver) dir(fd int, path, rel string) error {
-	names, err := readDirNames(fd)
+	names, err := ReadDirNames(fd)
 	if err != nil {
 		return fmt.Errorf("read directory %s: %w", path, err)
 	}
@@ -93,7 +119,9 @@ func (a *archiver) dir(fd int, path, rel string) error {
 	return nil
 }
 
-func readDirNames(fd int) ([]string, error) {
+// ReadDirNames lists the names in the open directory fd (from its start,
+// without "." and ".."), in the order the file system gives them.
+func ReadDirNames(fd int) ([]string, error) {
 	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -142,7 +170,7 @@ func vanished(err error) bool {
 }
 
 func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) error {
-	if (fileID{st.Dev, st.Ino}) == a.skip {
+	if (FileID{st.Dev, st.Ino}) == a.skip {
 		return nil
 	}
 	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -167,7 +195,7 @@ func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) erro
 }
 
 func (a *archiver) file(pfd int, name, path, rel string, st *unix.Stat_t) error {
-	id := fileID{st.Dev, st.Ino}
+	id := FileID{st.Dev, st.Ino}
 	if first, ok := a.links[id]; ok && st.Nlink > 1 {
 		hdr := &tar.Header{Typeflag: tar.TypeLink, Name: rel, Linkname: first, Format: tar.FormatPAX,
 			Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: mtimeOf(st)}
@@ -193,7 +221,7 @@ func (a *archiver) file(pfd int, name, path, rel string, st *unix.Stat_t) error 
 		return nil // replaced by another kind of file meanwhile
 	}
 	if st.Nlink > 1 {
-		a.links[fileID{st.Dev, st.Ino}] = rel
+		a.links[FileID{st.Dev, st.Ino}] = rel
 	}
 	hdr, err := a.header(fd, "", st, rel)
 	if err != nil {

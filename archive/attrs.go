@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -61,7 +61,7 @@ func attrsOf(hdr *tar.Header) (attrs, error) {
 		}
 		v, err := aclTextToXattr(text)
 		if err != nil {
-			return a, fmt.Errorf("%w: entry %q: %s: %v", ErrBadImage, hdr.Name, rec, err)
+			return a, fmt.Errorf("%w: entry %q: %s: %w", ErrBadImage, hdr.Name, rec, err)
 		}
 		if name == aclXattrAccess && len(v) == 4+3*8 {
 			continue // user::, group::, other:: only: the mode says it all

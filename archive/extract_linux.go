@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ExtractResult describes a tree made by Extract.
-type ExtractResult struct {
+// Result describes a tree made by Extract.
+type Result struct {
 	// Root is the extracted root filesystem: the destination itself, or
 	// its single top-level directory when the image was wrapped in one.
 	Root string
@@ -32,7 +32,7 @@ type ExtractResult struct {
 // names the entry. On success the tree is synced to disk (syncfs); on
 // failure or cancellation of ctx, dst is removed. Progress counts the bytes
 // read from r; its total is r's size when r is a regular file, else -1.
-func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (ExtractResult, error) {
+func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (Result, error) {
 	return extract(ctx, r, dst, p, extractOpts{sync: true, maxSparse: maxSparseSize})
 }
 
@@ -44,13 +44,13 @@ type extractOpts struct {
 	maxSparse int64
 }
 
-func extract(ctx context.Context, r io.Reader, dst string, p Progress, opts extractOpts) (res ExtractResult, err error) {
+func extract(ctx context.Context, r io.Reader, dst string, p Progress, opts extractOpts) (res Result, err error) {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {
-			removeTree(dst)
+			os.RemoveAll(dst)
 		}
 	}()
 	pr := newProgressReader(ctx, r, sizeOf(r), p)
@@ -67,12 +67,12 @@ func extract(ctx context.Context, r io.Reader, dst string, p Progress, opts extr
 		return res, err
 	}
 	if opts.sync {
-		if err := syncFS(dst); err != nil {
+		if err := SyncFS(dst); err != nil {
 			return res, err
 		}
 	}
 	pr.finish()
-	return ExtractResult{Root: x.resultRoot(), Size: x.size, Entries: x.entries}, nil
+	return Result{Root: x.resultRoot(), Size: x.size, Entries: x.entries}, nil
 }
 
 func sizeOf(r io.Reader) int64 {
@@ -189,7 +189,10 @@ func (x *extractor) readError(last string, err error) error {
 	if errors.Is(err, ErrBadImage) { // a decoder's limit, named already
 		return fmt.Errorf("%w (%s)", err, where)
 	}
-	return fmt.Errorf("%w: corrupt image %s: %v", ErrBadImage, where, err)
+	if diskError(err) {
+		return fmt.Errorf("read image %s: %w", where, err)
+	}
+	return fmt.Errorf("%w: corrupt image %s: %w", ErrBadImage, where, err)
 }
 
 // readErr marks an error that came from reading the archive, not from
@@ -206,7 +209,7 @@ func isReadError(err error) bool {
 
 // entry restores one archive entry.
 func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
-	name, err := cleanEntryName(hdr.Name)
+	name, err := CleanName(hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -220,7 +223,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 			return err
 		}
 	}
-	parent, base := splitEntry(name)
+	parent, base := SplitName(name)
 	pfd, err := x.parentDir(hdr.Name, parent)
 	if err != nil {
 		return err
@@ -256,7 +259,7 @@ func (x *extractor) rootEntry(hdr *tar.Header) error {
 }
 
 func (x *extractor) noteTop(name string) {
-	t := topOf(name)
+	t := TopOf(name)
 	switch {
 	case x.top == "":
 		x.top = t

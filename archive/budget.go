@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"archive/tar"
@@ -32,14 +32,14 @@ const (
 // hostile. Everything is resolved beneath the root without following
 // symlinks, as every other write of the extractor is.
 func (x *extractor) layerEntry(name string, hdr *tar.Header) (done bool, err error) {
-	parent, base := splitEntry(name)
+	parent, base := SplitName(name)
 	switch {
 	case base == whOpaque:
 		return true, x.opaque(hdr.Name, parent)
 	case strings.HasPrefix(base, whMeta):
 		return true, nil
 	case strings.HasPrefix(base, whPrefix):
-		return true, x.whiteout(hdr.Name, join(parent, base[len(whPrefix):]))
+		return true, x.whiteout(hdr.Name, JoinName(parent, base[len(whPrefix):]))
 	}
 	if !x.ours(name) {
 		if err := x.replaceLower(hdr, name); err != nil {
@@ -58,7 +58,7 @@ func (x *extractor) ours(name string) bool {
 }
 
 func (x *extractor) whiteout(entry, target string) error {
-	if _, base := splitEntry(target); base == "" || base == "." || base == ".." || strings.Contains(base, "/") {
+	if _, base := SplitName(target); base == "" || base == "." || base == ".." || strings.Contains(base, "/") {
 		return &entryError{entry, fmt.Errorf("%w: a whiteout of no valid name", ErrBadImage)}
 	}
 	if x.ours(target) {
@@ -70,20 +70,20 @@ func (x *extractor) whiteout(entry, target string) error {
 // opaque empties directory dir of what the layers below put in it.
 func (x *extractor) opaque(entry, dir string) error {
 	x.w.drain()
-	fd, err := openBeneath(x.root, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	fd, err := OpenBeneath(x.root, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
 		return x.resolveError(entry, dir, err)
 	}
-	names, err := readDirNames(fd)
+	names, err := ReadDirNames(fd)
 	unix.Close(fd)
 	if err != nil {
 		return x.opError(entry, "read directory "+dir, err)
 	}
 	for _, n := range names {
-		if p := join(dir, n); !x.ours(p) {
+		if p := JoinName(dir, n); !x.ours(p) {
 			if err := x.removeLower(entry, p); err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func (x *extractor) opaque(entry, dir string) error {
 // between directory and non-directory (a directory merges with a
 // directory; a non-directory is replaced by the usual duplicate handling).
 func (x *extractor) replaceLower(hdr *tar.Header, name string) error {
-	fd, err := openBeneath(x.root, name, unix.O_PATH|unix.O_NOFOLLOW)
+	fd, err := OpenBeneath(x.root, name, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
 		return nil // absent, or beneath a symlink: the extractor refuses that itself
 	}
@@ -117,8 +117,8 @@ func (x *extractor) replaceLower(hdr *tar.Header, name string) error {
 func (x *extractor) removeLower(entry, target string) error {
 	x.settlePath(target)
 	x.w.drain()
-	parent, base := splitEntry(target)
-	pfd, err := openBeneath(x.root, parent, unix.O_PATH|unix.O_DIRECTORY)
+	parent, base := SplitName(target)
+	pfd, err := OpenBeneath(x.root, parent, unix.O_PATH|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil // nothing to delete
 	}
@@ -145,7 +145,7 @@ func removeAt(dfd int, name string) error {
 	if err != nil {
 		return err
 	}
-	names, err := readDirNames(fd)
+	names, err := ReadDirNames(fd)
 	if err == nil {
 		for _, n := range names {
 			if err = removeAt(fd, n); err != nil && err != unix.ENOENT {

@@ -1,4 +1,4 @@
-package store
+package archive
 
 import (
 	"errors"
@@ -18,7 +18,11 @@ const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESO
 
 const maxDirCache = 256
 
-func openBeneath(root int, path string, flags uint64) (int, error) {
+// OpenBeneath opens path (clean and relative, "." for root itself) beneath
+// the directory root with openat2(2) and resolveFlags: no "..", no
+// symlink, no magic link and no mount crossing on the way. flags are
+// open(2)'s; O_CLOEXEC is added.
+func OpenBeneath(root int, path string, flags uint64) (int, error) {
 	how := unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: resolveFlags}
 	for {
 		fd, err := unix.Openat2(root, path, &how)
@@ -40,7 +44,7 @@ func (x *extractor) parentDir(entry, dir string) (int, error) {
 		return fd, nil
 	}
 	x.settle(dir)
-	fd, err := openBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	fd, err := OpenBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		fd, err = x.makeParents(entry, dir)
 	}
@@ -60,7 +64,7 @@ func (x *extractor) makeParents(entry, dir string) (int, error) {
 	for i := range parts {
 		sub := strings.Join(parts[:i+1], "/")
 		x.settle(sub)
-		fd, err := openBeneath(x.root, sub, unix.O_PATH|unix.O_DIRECTORY)
+		fd, err := OpenBeneath(x.root, sub, unix.O_PATH|unix.O_DIRECTORY)
 		if err == nil {
 			if i == len(parts)-1 {
 				return fd, nil
@@ -82,11 +86,11 @@ func (x *extractor) makeParents(entry, dir string) (int, error) {
 			return -1, err
 		}
 	}
-	return openBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	return OpenBeneath(x.root, dir, unix.O_PATH|unix.O_DIRECTORY)
 }
 
 func parentOf(name string) string {
-	p, _ := splitEntry(name)
+	p, _ := SplitName(name)
 	return p
 }
 
@@ -132,7 +136,7 @@ func (x *extractor) firstSymlink(path string) string {
 	parts := strings.Split(path, "/")
 	for i := range parts {
 		sub := strings.Join(parts[:i+1], "/")
-		fd, err := openBeneath(x.root, sub, unix.O_PATH|unix.O_NOFOLLOW)
+		fd, err := OpenBeneath(x.root, sub, unix.O_PATH|unix.O_NOFOLLOW)
 		if err != nil {
 			break
 		}
