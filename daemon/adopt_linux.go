@@ -1,14 +1,12 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"initns/daemon/internal/procstatus"
 )
 
 // adopt takes over what a previous daemon left in the parent cgroup: the
@@ -76,46 +74,15 @@ func (d *Daemon) watchPidfd(b *boot) {
 // inside the instance) has a longer list: it is never taken, wherever the
 // cgroup walk meets it.
 func findInit(pids []int) (int, bool) {
-	self, ok := nspidOf("self")
+	self, ok := procstatus.NSpid("self")
 	if !ok {
 		return 0, false
 	}
 	for _, pid := range pids {
-		ns, ok := nspidOf(strconv.Itoa(pid))
+		ns, ok := procstatus.NSpid(strconv.Itoa(pid))
 		if ok && len(ns) == len(self)+1 && ns[len(ns)-1] == 1 {
 			return pid, true
 		}
 	}
 	return 0, false
-}
-
-func nspidOf(pid string) ([]int, bool) {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	return nspid(f)
-}
-
-// nspid reads the NSpid line of /proc/PID/status: the pid in each PID
-// namespace, outermost first.
-func nspid(r io.Reader) ([]int, bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "NSpid:")
-		if !ok {
-			continue
-		}
-		var ns []int
-		for _, w := range strings.Fields(v) {
-			n, err := strconv.Atoi(w)
-			if err != nil {
-				return nil, false
-			}
-			ns = append(ns, n)
-		}
-		return ns, len(ns) > 0
-	}
-	return nil, false
 }
