@@ -1,6 +1,6 @@
 // Package console owns the host shell of SPEC §7: when the hotkey fires it
 // freezes the running instance (through the daemon's Host), starts a shell
-// as a new session on /dev/tty63 and brings VT 63 to front, held there
+// (daemon/internal/hostshell) as a new session on /dev/tty63 and brings VT 63 to front, held there
 // while the shell lives; when `initns run` thaws the frozen instance, or
 // the shell exits, it ends the shell's whole session and gives the console
 // back to VT 1.

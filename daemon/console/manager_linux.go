@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"initns/daemon/internal/hostshell"
 )
 
 // Config says where the shell lives. The zero value of each field means
@@ -34,7 +36,7 @@ func (c Config) withDefaults() Config {
 		c.HomeVT = 1
 	}
 	if len(c.Shells) == 0 {
-		c.Shells = []string{"/bin/bash", "/bin/sh"}
+		c.Shells = hostshell.Shells
 	}
 	if c.Proc == "" {
 		c.Proc = "/proc"

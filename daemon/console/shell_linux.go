@@ -2,14 +2,12 @@ package console
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"initns/daemon/internal/hostshell"
 	"initns/reaper"
 	"initns/vt"
 )
@@ -32,7 +30,7 @@ type shell struct {
 // startShell writes the banner on the shell's VT and starts the shell
 // there as a new session, with the VT as its controlling terminal.
 func (m *Manager) startShell(term *vt.Terminal, banner string) (*shell, error) {
-	path, err := findShell(m.cfg.Shells)
+	path, err := hostshell.Find(m.cfg.Shells)
 	if err != nil {
 		return nil, err
 	}
@@ -44,18 +42,9 @@ func (m *Manager) startShell(term *vt.Terminal, banner string) (*shell, error) {
 	defer unix.Close(tty)
 	// Reset the terminal (ESC c) so no state of an earlier session shows.
 	unix.Write(tty, []byte("\033c"+banner))
-	fd := uintptr(tty)
-	attr := &syscall.ProcAttr{
-		Dir:   homeDir(),
-		Env:   shellEnv(path),
-		Files: []uintptr{fd, fd, fd},
-		// Ctty is an index into Files: the child's stdin.
-		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},
-	}
-	// A leading "-" makes it a login shell, which reads /etc/profile.
-	pid, exit, err := reaper.Start(path, []string{"-" + filepath.Base(path)}, attr)
+	pid, exit, err := hostshell.Start(path, tty)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
+		return nil, err
 	}
 	sh := &shell{pid: pid, term: term, exited: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -72,38 +61,6 @@ func (sh *shell) waitExit(timeout time.Duration) bool {
 		return true
 	case <-time.After(timeout):
 		return false
-	}
-}
-
-// findShell returns the first of shells that is an executable file.
-func findShell(shells []string) (string, error) {
-	for _, s := range shells {
-		if fi, err := os.Stat(s); err == nil && fi.Mode().IsRegular() && unix.Access(s, unix.X_OK) == nil {
-			return s, nil
-		}
-	}
-	return "", fmt.Errorf("no shell among %s: install one of them", strings.Join(shells, ", "))
-}
-
-// homeDir is root's home directory, or / when it is missing.
-func homeDir() string {
-	if fi, err := os.Stat("/root"); err == nil && fi.IsDir() {
-		return "/root"
-	}
-	return "/"
-}
-
-// shellEnv is the environment of a root login on a Linux console; nothing
-// of the daemon's own environment (which, for PID 1, is the kernel's).
-func shellEnv(shell string) []string {
-	return []string{
-		"HOME=/root",
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"SHELL=" + shell,
-		"TERM=linux",
-		"USER=root",
-		"LOGNAME=root",
-		"LANG=C.UTF-8",
 	}
 }
 

@@ -10,45 +10,28 @@ import (
 	"syscall"
 	"time"
 
-	"initns/reaper"
+	"initns/daemon/internal/hostshell"
 )
 
-// ShellEnv is the environment of a host shell started by the daemon.
-var ShellEnv = []string{
-	"HOME=/root",
-	"TERM=linux",
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-}
-
-// ShellPath returns /bin/bash if it exists, else /bin/sh.
-func ShellPath() string {
-	if _, err := os.Stat("/bin/bash"); err == nil {
-		return "/bin/bash"
-	}
-	return "/bin/sh"
-}
-
-// Shell is a host shell kept on a terminal.
-type Shell struct {
-	TTY  string   // a name under /dev such as "ttyS0", or a path
-	Path string   // the shell; "" means ShellPath()
-	Env  []string // nil means ShellEnv
+// shell is a host shell kept on a terminal.
+type shell struct {
+	tty  string // a name under /dev such as "ttyS0", or a path
+	path string // the shell; "" means the first of hostshell.Shells
 }
 
 // KeepShell keeps a host shell on the terminal tty (a name under /dev such
-// as "ttyS0", or a path) until ctx ends: the shell runs as a new session
-// with the terminal as its controlling terminal, and is started again
-// whenever it exits (after a pause that grows while it keeps failing at
-// once). When ctx ends, the shell's session gets SIGHUP, as a hangup of the
-// terminal would send. The shell is started and waited for through
-// package reaper, which owns wait4.
+// as "ttyS0", or a path) until ctx ends: the shell, started as package
+// hostshell starts every host shell, runs as a new session with the
+// terminal as its controlling terminal, and is started again whenever it
+// exits (after a pause that grows while it keeps failing at once). When
+// ctx ends, the shell's session gets SIGHUP, as a hangup of the terminal
+// would send.
 func KeepShell(ctx context.Context, tty string, log *slog.Logger) {
-	(&Shell{TTY: tty}).Keep(ctx, log)
+	(&shell{tty: tty}).keep(ctx, log)
 }
 
-// Keep is KeepShell for s.
-func (s *Shell) Keep(ctx context.Context, log *slog.Logger) {
-	tty := s.TTY
+func (s *shell) keep(ctx context.Context, log *slog.Logger) {
+	tty := s.tty
 	if !strings.HasPrefix(tty, "/") {
 		tty = filepath.Join("/dev", tty)
 	}
@@ -70,30 +53,22 @@ func (s *Shell) Keep(ctx context.Context, log *slog.Logger) {
 }
 
 // run starts one shell on tty and waits until it exits or ctx ends.
-func (s *Shell) run(ctx context.Context, tty string) error {
+func (s *shell) run(ctx context.Context, tty string) error {
+	sh := s.path
+	if sh == "" {
+		var err error
+		if sh, err = hostshell.Find(hostshell.Shells); err != nil {
+			return err
+		}
+	}
 	f, err := os.OpenFile(tty, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("open terminal: %w", err)
 	}
-	defer f.Close()
-	sh, env := s.Path, s.Env
-	if sh == "" {
-		sh = ShellPath()
-	}
-	if env == nil {
-		env = ShellEnv
-	}
-	fd := f.Fd()
-	attr := &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   env,
-		Files: []uintptr{fd, fd, fd},
-		// Ctty is a descriptor number in the child: its stdin.
-		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},
-	}
-	pid, exit, err := reaper.Start(sh, []string{filepath.Base(sh)}, attr)
+	pid, exit, err := hostshell.Start(sh, int(f.Fd()))
+	f.Close()
 	if err != nil {
-		return fmt.Errorf("start %s: %w", sh, err)
+		return err
 	}
 	select {
 	case <-exit:

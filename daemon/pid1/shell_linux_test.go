@@ -99,8 +99,8 @@ func TestKeepShell(t *testing.T) {
 	go func() {
 		// /bin/sh, not bash: the test must not depend on this machine's
 		// /root/.bashrc (whatever it runs at start).
-		sh := &Shell{TTY: tty, Path: "/bin/sh"}
-		sh.Keep(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		sh := &shell{tty: tty, path: "/bin/sh"}
+		sh.keep(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		close(done)
 	}()
 	// $$ is the session leader (sid == pid), and the terminal is its own.
