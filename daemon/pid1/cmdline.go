@@ -8,8 +8,8 @@ import (
 	"unicode"
 )
 
-// Prefix starts every kernel command-line word that belongs to initns.
-const Prefix = "initns."
+// cmdlinePrefix starts every kernel command-line word that belongs to initns.
+const cmdlinePrefix = "initns."
 
 // Settings are the initns.KEY=VALUE words of the kernel command line.
 type Settings struct {
@@ -36,10 +36,10 @@ type Settings struct {
 // Get returns the value of initns.KEY, or "".
 func (s Settings) Get(key string) string { return s.Values[key] }
 
-// ParseCmdline reads a kernel command line (the text of /proc/cmdline) and
+// parseCmdline reads a kernel command line (the text of /proc/cmdline) and
 // returns its initns.* settings. Words are split on white space, and double
 // quotes group a value with spaces in it, as the kernel splits them.
-func ParseCmdline(r io.Reader) (Settings, error) {
+func parseCmdline(r io.Reader) (Settings, error) {
 	b, err := io.ReadAll(bufio.NewReader(r))
 	if err != nil {
 		return Settings{}, fmt.Errorf("read kernel command line: %w", err)
@@ -47,14 +47,14 @@ func ParseCmdline(r io.Reader) (Settings, error) {
 	s := Settings{Values: map[string]string{}, ModuleParams: map[string]string{}}
 	for _, w := range splitCmdline(string(b)) {
 		key, val, ok := strings.Cut(w, "=")
-		if !strings.HasPrefix(key, Prefix) {
+		if !strings.HasPrefix(key, cmdlinePrefix) {
 			s.addModuleParam(key, val, ok)
 			continue
 		}
-		if len(key) == len(Prefix) {
+		if len(key) == len(cmdlinePrefix) {
 			continue
 		}
-		key = key[len(Prefix):]
+		key = key[len(cmdlinePrefix):]
 		if !ok {
 			val = "1"
 		}
@@ -81,7 +81,7 @@ func (s *Settings) addModuleParam(key, val string, hasVal bool) {
 		}
 		param += "=" + val
 	}
-	mod = ModuleName(mod)
+	mod = moduleName(mod)
 	if p := s.ModuleParams[mod]; p != "" {
 		param = p + " " + param
 	}

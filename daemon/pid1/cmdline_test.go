@@ -10,7 +10,7 @@ func TestParseCmdline(t *testing.T) {
 	line := `BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro quiet splash 3 ` +
 		`initns.shell=ttyS0 initns.modules=evdev,,e1000 initns.modules=tun ` +
 		`initns.debug=1 initns.note="two words" initns.flag initns.=x notinitns.a=b` + "\n"
-	s, err := ParseCmdline(strings.NewReader(line))
+	s, err := parseCmdline(strings.NewReader(line))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestParseCmdlineModuleParams(t *testing.T) {
-	s, err := ParseCmdline(strings.NewReader(`dummy.numdummies=2 snd-hda-intel.model="a b" ` +
+	s, err := parseCmdline(strings.NewReader(`dummy.numdummies=2 snd-hda-intel.model="a b" ` +
 		`psmouse.proto=bare dummy.flag .x=1 nodot=1 e1000.=3 initns.modules=dummy`))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestParseCmdlineModuleParams(t *testing.T) {
 }
 
 func TestParseCmdlineDefaults(t *testing.T) {
-	s, err := ParseCmdline(strings.NewReader("console=ttyS0 initns.debug=0\n"))
+	s, err := parseCmdline(strings.NewReader("console=ttyS0 initns.debug=0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestParseCmdlineDefaults(t *testing.T) {
 		t.Errorf("got %+v, want no shell, no debug, no modules", s)
 	}
 	for _, v := range []string{"1", "yes", "true", "on", "Y"} {
-		s, _ := ParseCmdline(strings.NewReader("initns.debug=" + v))
+		s, _ := parseCmdline(strings.NewReader("initns.debug=" + v))
 		if !s.Debug {
 			t.Errorf("initns.debug=%s: Debug false", v)
 		}

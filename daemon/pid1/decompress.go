@@ -14,11 +14,11 @@ import (
 // GPU drivers, are under 100 MiB).
 const maxModuleSize = 256 << 20
 
-// Decompress returns the module image of a module file's content, by the
+// decompress returns the module image of a module file's content, by the
 // file's suffix: ".ko" as it is, ".ko.xz" and ".ko.zst" decompressed
 // (init_module takes only a plain image; finit_module's own decompression
 // is not in every kernel).
-func Decompress(name string, r io.Reader) ([]byte, error) {
+func decompress(name string, r io.Reader) ([]byte, error) {
 	var dr io.Reader
 	switch {
 	case strings.HasSuffix(name, ".ko"):

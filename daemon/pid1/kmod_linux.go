@@ -24,7 +24,7 @@ func insertModule(file, params string) error {
 		err = unix.FinitModule(int(f.Fd()), params, 0)
 	} else {
 		var image []byte
-		if image, err = Decompress(file, f); err != nil {
+		if image, err = decompress(file, f); err != nil {
 			return err
 		}
 		err = unix.InitModule(image, params)

@@ -58,26 +58,27 @@ func kmsgRecords(p []byte) [][]byte {
 	return recs
 }
 
-// KmsgHandler is a slog.Handler that passes every record on to Next and
+// kmsgHandler is a slog.Handler that passes every record on to Next and
 // also writes records of level Error and above to the kernel log (Kmsg),
 // each as one line "MESSAGE key=value ..." with white space runs (the
 // newlines of a stack trace) made single spaces.
-type KmsgHandler struct {
+type kmsgHandler struct {
 	Next  slog.Handler
 	attrs []slog.Attr
 	kmsg  io.Writer // nil: Kmsg(); a seam for tests
 }
 
-// NewKmsgHandler returns a KmsgHandler in front of next.
-func NewKmsgHandler(next slog.Handler) *KmsgHandler { return &KmsgHandler{Next: next} }
+// NewKmsgHandler returns a slog.Handler in front of next that also writes
+// errors to the kernel log (see kmsgHandler).
+func NewKmsgHandler(next slog.Handler) slog.Handler { return &kmsgHandler{Next: next} }
 
 // Enabled reports whether Next wants the level; errors are always enabled.
-func (h *KmsgHandler) Enabled(ctx context.Context, l slog.Level) bool {
+func (h *kmsgHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelError || h.Next.Enabled(ctx, l)
 }
 
 // Handle writes errors to the kernel log and passes r on to Next.
-func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h *kmsgHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		var b bytes.Buffer
 		b.WriteString(r.Message)
@@ -104,13 +105,13 @@ func (h *KmsgHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // WithAttrs returns a handler whose records carry attrs too.
-func (h *KmsgHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+func (h *kmsgHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	all := append(append([]slog.Attr{}, h.attrs...), attrs...)
-	return &KmsgHandler{Next: h.Next.WithAttrs(attrs), attrs: all, kmsg: h.kmsg}
+	return &kmsgHandler{Next: h.Next.WithAttrs(attrs), attrs: all, kmsg: h.kmsg}
 }
 
 // WithGroup returns a handler that groups later attributes under name.
 // The kernel-log line stays flat: a person reads it, not a parser.
-func (h *KmsgHandler) WithGroup(name string) slog.Handler {
-	return &KmsgHandler{Next: h.Next.WithGroup(name), attrs: h.attrs, kmsg: h.kmsg}
+func (h *kmsgHandler) WithGroup(name string) slog.Handler {
+	return &kmsgHandler{Next: h.Next.WithGroup(name), attrs: h.attrs, kmsg: h.kmsg}
 }

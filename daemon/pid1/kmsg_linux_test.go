@@ -23,7 +23,7 @@ func TestKmsgRecords(t *testing.T) {
 
 func TestKmsgHandler(t *testing.T) {
 	var file, kmsg bytes.Buffer
-	h := NewKmsgHandler(slog.NewTextHandler(&file, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := NewKmsgHandler(slog.NewTextHandler(&file, &slog.HandlerOptions{Level: slog.LevelWarn})).(*kmsgHandler)
 	h.kmsg = &kmsg
 	log := slog.New(h).With("pid", 1)
 	log.Info("quiet")

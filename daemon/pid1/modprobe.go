@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// ModprobeConf is what initns honours of modprobe.d(5): the configuration a
+// modprobeConf is what initns honours of modprobe.d(5): the configuration a
 // distribution ships for the modules udev and modprobe would load.
-type ModprobeConf struct {
+type modprobeConf struct {
 	// Blacklist holds modules never loaded for hardware (their aliases are
 	// ignored); a module named on purpose (evdev, initns.modules=) still
 	// loads, as `modprobe NAME` would.
@@ -20,15 +20,15 @@ type ModprobeConf struct {
 	Pre map[string][]string
 }
 
-// NewModprobeConf returns an empty configuration.
-func NewModprobeConf() *ModprobeConf {
-	return &ModprobeConf{Blacklist: map[string]bool{}, Options: map[string]string{}, Pre: map[string][]string{}}
+// newModprobeConf returns an empty configuration.
+func newModprobeConf() *modprobeConf {
+	return &modprobeConf{Blacklist: map[string]bool{}, Options: map[string]string{}, Pre: map[string][]string{}}
 }
 
 // Parse adds one modprobe.d file's "blacklist", "options" and "softdep"
 // lines to c. Comments, "alias", "install" and "remove" (initns runs no
 // commands for modules) are ignored; a trailing backslash continues a line.
-func (c *ModprobeConf) Parse(r io.Reader) error {
+func (c *modprobeConf) Parse(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	var line string
 	for sc.Scan() {
@@ -47,12 +47,12 @@ func (c *ModprobeConf) Parse(r io.Reader) error {
 	return nil
 }
 
-func (c *ModprobeConf) parseLine(line string) {
+func (c *modprobeConf) parseLine(line string) {
 	f := strings.Fields(line)
 	if len(f) < 2 || strings.HasPrefix(f[0], "#") {
 		return
 	}
-	name := ModuleName(f[1])
+	name := moduleName(f[1])
 	switch f[0] {
 	case "blacklist":
 		c.Blacklist[name] = true
@@ -70,7 +70,7 @@ func (c *ModprobeConf) parseLine(line string) {
 				pre = false
 			default:
 				if pre {
-					c.Pre[name] = append(c.Pre[name], ModuleName(w))
+					c.Pre[name] = append(c.Pre[name], moduleName(w))
 				}
 			}
 		}
@@ -80,13 +80,13 @@ func (c *ModprobeConf) parseLine(line string) {
 // AddCmdline applies the kernel command line's modprobe.blacklist=a,b and
 // MODULE.PARAM=VALUE words (s.ModuleParams), which come after the files:
 // a parameter given on the command line wins.
-func (c *ModprobeConf) AddCmdline(s Settings) {
+func (c *modprobeConf) AddCmdline(s Settings) {
 	for mod, params := range s.ModuleParams {
 		if mod == "modprobe" {
 			for _, p := range strings.Fields(params) {
 				if list, ok := strings.CutPrefix(p, "blacklist="); ok {
 					for _, m := range splitList(list) {
-						c.Blacklist[ModuleName(m)] = true
+						c.Blacklist[moduleName(m)] = true
 					}
 				}
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestModprobeConf(t *testing.T) {
-	c := NewModprobeConf()
+	c := newModprobeConf()
 	err := c.Parse(strings.NewReader(`# comment
 blacklist pcspkr
 blacklist snd-pcsp
@@ -32,7 +32,7 @@ options lonely
 	if want := map[string][]string{"uhci_hcd": {"ehci_hcd", "xhci_hcd"}}; !reflect.DeepEqual(c.Pre, want) {
 		t.Errorf("Pre = %q, want %q", c.Pre, want)
 	}
-	s, _ := ParseCmdline(strings.NewReader("psmouse.proto=imps modprobe.blacklist=floppy,evbug dummy.numdummies=2"))
+	s, _ := parseCmdline(strings.NewReader("psmouse.proto=imps modprobe.blacklist=floppy,evbug dummy.numdummies=2"))
 	c.AddCmdline(s)
 	if c.Options["psmouse"] != "proto=bare rate=40 resolution=100 proto=imps" || c.Options["dummy"] != "numdummies=2" {
 		t.Errorf("after the command line, Options = %q (its parameters must come last, to win)", c.Options)
@@ -49,7 +49,7 @@ func TestModprobeConfReal(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no /lib/modprobe.d/*.conf (Debian's kmod installs them)")
 	}
-	c := NewModprobeConf()
+	c := newModprobeConf()
 	for _, f := range files {
 		r, err := os.Open(f)
 		if err != nil {

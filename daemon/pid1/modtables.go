@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// ModuleName returns the kernel's name of a module file: the base name
+// moduleName returns the kernel's name of a module file: the base name
 // without ".ko" and any compression suffix, with "-" as "_" (the kernel and
 // modules.alias spell names with underscores; files may have dashes).
-func ModuleName(file string) string {
+func moduleName(file string) string {
 	name := path.Base(file)
 	if i := strings.Index(name, ".ko"); i >= 0 {
 		name = name[:i]
@@ -25,12 +25,12 @@ type alias struct {
 	prefix          string // the pattern's literal start: a cheap first test
 }
 
-// Aliases is a parsed modules.alias.
-type Aliases []alias
+// aliasTable is a parsed modules.alias.
+type aliasTable []alias
 
-// ParseAliases reads modules.alias; comments and other lines are ignored.
-func ParseAliases(r io.Reader) (Aliases, error) {
-	var as Aliases
+// parseAliases reads modules.alias; comments and other lines are ignored.
+func parseAliases(r io.Reader) (aliasTable, error) {
+	var as aliasTable
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -41,7 +41,7 @@ func ParseAliases(r io.Reader) (Aliases, error) {
 		if i := strings.IndexAny(prefix, "*?["); i >= 0 {
 			prefix = prefix[:i]
 		}
-		as = append(as, alias{pattern: f[1], module: ModuleName(f[2]), prefix: prefix})
+		as = append(as, alias{pattern: f[1], module: moduleName(f[2]), prefix: prefix})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read modules.alias: %w", err)
@@ -51,7 +51,7 @@ func ParseAliases(r io.Reader) (Aliases, error) {
 
 // Lookup returns the modules whose aliases match a device's modalias, in
 // the order of the file, each once.
-func (as Aliases) Lookup(modalias string) []string {
+func (as aliasTable) Lookup(modalias string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range as {
@@ -66,19 +66,19 @@ func (as Aliases) Lookup(modalias string) []string {
 	return out
 }
 
-// Module is one line of modules.dep: a module's file (relative to the
+// modInfo is one line of modules.dep: a module's file (relative to the
 // module directory) and the modules it needs.
-type Module struct {
+type modInfo struct {
 	Path string
 	Deps []string // module names
 }
 
-// Deps is a parsed modules.dep, by module name.
-type Deps map[string]Module
+// depTable is a parsed modules.dep, by module name.
+type depTable map[string]modInfo
 
-// ParseDeps reads modules.dep ("path: dep-path dep-path ...").
-func ParseDeps(r io.Reader) (Deps, error) {
-	d := Deps{}
+// parseDeps reads modules.dep ("path: dep-path dep-path ...").
+func parseDeps(r io.Reader) (depTable, error) {
+	d := depTable{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -86,11 +86,11 @@ func ParseDeps(r io.Reader) (Deps, error) {
 		if !ok || strings.TrimSpace(file) == "" {
 			continue
 		}
-		m := Module{Path: strings.TrimSpace(file)}
+		m := modInfo{Path: strings.TrimSpace(file)}
 		for _, dep := range strings.Fields(deps) {
-			m.Deps = append(m.Deps, ModuleName(dep))
+			m.Deps = append(m.Deps, moduleName(dep))
 		}
-		d[ModuleName(m.Path)] = m
+		d[moduleName(m.Path)] = m
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read modules.dep: %w", err)
@@ -101,7 +101,7 @@ func ParseDeps(r io.Reader) (Deps, error) {
 // Order returns the modules to load for names, each after every module it
 // needs and each once. Names that modules.dep does not know are returned
 // apart, in the order given.
-func (d Deps) Order(names []string) (order, unknown []string) {
+func (d depTable) Order(names []string) (order, unknown []string) {
 	state := map[string]int{} // 1: being visited, 2: done
 	var visit func(name string)
 	visit = func(name string) {
@@ -126,19 +126,19 @@ func (d Deps) Order(names []string) (order, unknown []string) {
 		order = append(order, name)
 	}
 	for _, n := range names {
-		visit(ModuleName(n))
+		visit(moduleName(n))
 	}
 	return order, unknown
 }
 
-// ParseBuiltin reads modules.builtin (one module path a line) and returns
+// parseBuiltin reads modules.builtin (one module path a line) and returns
 // the names of the modules built into the kernel.
-func ParseBuiltin(r io.Reader) (map[string]bool, error) {
+func parseBuiltin(r io.Reader) (map[string]bool, error) {
 	set := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if line := strings.TrimSpace(sc.Text()); line != "" {
-			set[ModuleName(line)] = true
+			set[moduleName(line)] = true
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -147,8 +147,8 @@ func ParseBuiltin(r io.Reader) (map[string]bool, error) {
 	return set, nil
 }
 
-// ParseProcModules reads /proc/modules and returns the names loaded.
-func ParseProcModules(r io.Reader) (map[string]bool, error) {
+// parseProcModules reads /proc/modules and returns the names loaded.
+func parseProcModules(r io.Reader) (map[string]bool, error) {
 	set := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {

@@ -45,8 +45,8 @@ func TestModuleName(t *testing.T) {
 		"kernel/drivers/char/hw_random/virtio-rng.ko.xz": "virtio_rng",
 		"snd-hda-intel": "snd_hda_intel",
 	} {
-		if got := ModuleName(in); got != want {
-			t.Errorf("ModuleName(%q) = %q, want %q", in, got, want)
+		if got := moduleName(in); got != want {
+			t.Errorf("moduleName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -54,7 +54,7 @@ func TestModuleName(t *testing.T) {
 // TestAliasesReal matches modaliases of devices QEMU's pc machine has
 // against the real modules.alias.
 func TestAliasesReal(t *testing.T) {
-	as := parseReal(t, "modules.alias", func(f *os.File) (Aliases, error) { return ParseAliases(f) })
+	as := parseReal(t, "modules.alias", func(f *os.File) (aliasTable, error) { return parseAliases(f) })
 	if len(as) < 1000 {
 		t.Fatalf("only %d aliases parsed", len(as))
 	}
@@ -78,7 +78,7 @@ func TestAliasesReal(t *testing.T) {
 }
 
 func TestParseAliasesSkipsOtherLines(t *testing.T) {
-	as, err := ParseAliases(strings.NewReader("# comment\nalias pci:v1* a-b\nsoftdep x pre: y\nalias input:* evdev\n"))
+	as, err := parseAliases(strings.NewReader("# comment\nalias pci:v1* a-b\nsoftdep x pre: y\nalias input:* evdev\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestParseAliasesSkipsOtherLines(t *testing.T) {
 // TestOrderReal checks the load order of every module of the real
 // modules.dep: each after all it needs, each once.
 func TestOrderReal(t *testing.T) {
-	deps := parseReal(t, "modules.dep", func(f *os.File) (Deps, error) { return ParseDeps(f) })
+	deps := parseReal(t, "modules.dep", func(f *os.File) (depTable, error) { return parseDeps(f) })
 	if len(deps) < 1000 {
 		t.Fatalf("only %d modules parsed", len(deps))
 	}
@@ -124,7 +124,7 @@ func TestOrderReal(t *testing.T) {
 }
 
 func TestOrderUnknown(t *testing.T) {
-	deps, _ := ParseDeps(strings.NewReader("a.ko: b.ko\nb.ko: gone.ko\n"))
+	deps, _ := parseDeps(strings.NewReader("a.ko: b.ko\nb.ko: gone.ko\n"))
 	order, unknown := deps.Order([]string{"a", "nosuch", "a"})
 	if !reflect.DeepEqual(order, []string{"b", "a"}) || !reflect.DeepEqual(unknown, []string{"gone", "nosuch"}) {
 		t.Errorf("order %q unknown %q", order, unknown)
@@ -132,7 +132,7 @@ func TestOrderUnknown(t *testing.T) {
 }
 
 func TestParseBuiltinReal(t *testing.T) {
-	b := parseReal(t, "modules.builtin", func(f *os.File) (map[string]bool, error) { return ParseBuiltin(f) })
+	b := parseReal(t, "modules.builtin", func(f *os.File) (map[string]bool, error) { return parseBuiltin(f) })
 	// Debian builds the PS/2 keyboard path into the kernel, evdev as a module.
 	if !b["atkbd"] || !b["i8042"] || b["evdev"] {
 		t.Errorf("builtin atkbd %v i8042 %v evdev %v, want true true false", b["atkbd"], b["i8042"], b["evdev"])
@@ -140,7 +140,7 @@ func TestParseBuiltinReal(t *testing.T) {
 }
 
 func TestParseProcModules(t *testing.T) {
-	m, err := ParseProcModules(strings.NewReader("evdev 28672 2 - Live 0x0\nserio_raw 20480 0 - Live 0x0\n"))
+	m, err := parseProcModules(strings.NewReader("evdev 28672 2 - Live 0x0\nserio_raw 20480 0 - Live 0x0\n"))
 	if err != nil || !m["evdev"] || !m["serio_raw"] || len(m) != 2 {
 		t.Errorf("got %v %v", m, err)
 	}
@@ -164,15 +164,15 @@ func TestDecompress(t *testing.T) {
 	zw.Write(raw)
 	zw.Close()
 	for name, data := range map[string][]byte{"evdev.ko": raw, "evdev.ko.xz": xzb.Bytes(), "evdev.ko.zst": zstb.Bytes()} {
-		got, err := Decompress(name, bytes.NewReader(data))
+		got, err := decompress(name, bytes.NewReader(data))
 		if err != nil || !bytes.Equal(got, raw) {
 			t.Errorf("%s: %d bytes, err %v; want the %d bytes of evdev.ko", name, len(got), err, len(raw))
 		}
 	}
-	if _, err := Decompress("evdev.ko.gz", bytes.NewReader(raw)); err == nil {
+	if _, err := decompress("evdev.ko.gz", bytes.NewReader(raw)); err == nil {
 		t.Error("evdev.ko.gz: no error for an unknown compression")
 	}
-	if _, err := Decompress("evdev.ko.xz", bytes.NewReader(raw[:100])); err == nil {
+	if _, err := decompress("evdev.ko.xz", bytes.NewReader(raw[:100])); err == nil {
 		t.Error("corrupt xz: no error")
 	}
 }

@@ -18,11 +18,11 @@ import (
 // once.
 type modLoader struct {
 	dir     string // /lib/modules/RELEASE
-	aliases Aliases
-	deps    Deps
+	aliases aliasTable
+	deps    depTable
 	builtin map[string]bool
 	tried   map[string]bool // loaded, already loaded, or failed
-	conf    *ModprobeConf
+	conf    *modprobeConf
 	log     *slog.Logger
 	loaded  int
 }
@@ -64,16 +64,16 @@ func newModLoader(log *slog.Logger, s Settings) (*modLoader, error) {
 	l := &modLoader{dir: dir, tried: map[string]bool{}, conf: readModprobeConf(log), log: log}
 	l.conf.AddCmdline(s)
 	var err error
-	if l.deps, err = parseFile(filepath.Join(dir, "modules.dep"), ParseDeps); err != nil {
+	if l.deps, err = parseFile(filepath.Join(dir, "modules.dep"), parseDeps); err != nil {
 		return nil, err
 	}
-	if l.aliases, err = parseFile(filepath.Join(dir, "modules.alias"), ParseAliases); err != nil {
+	if l.aliases, err = parseFile(filepath.Join(dir, "modules.alias"), parseAliases); err != nil {
 		log.Error("kernel modules: no hardware matching", "err", err)
 	}
-	if l.builtin, err = parseFile(filepath.Join(dir, "modules.builtin"), ParseBuiltin); err != nil {
+	if l.builtin, err = parseFile(filepath.Join(dir, "modules.builtin"), parseBuiltin); err != nil {
 		log.Warn("kernel modules: built-in list", "err", err)
 	}
-	if loaded, err := parseFile("/proc/modules", ParseProcModules); err == nil {
+	if loaded, err := parseFile("/proc/modules", parseProcModules); err == nil {
 		for name := range loaded {
 			l.tried[name] = true
 		}
@@ -117,7 +117,7 @@ func (l *modLoader) forHardware() []string {
 func (l *modLoader) load(names []string) {
 	var want []string
 	for _, n := range names {
-		if n = ModuleName(n); l.builtin[n] || l.tried[n] {
+		if n = moduleName(n); l.builtin[n] || l.tried[n] {
 			continue
 		}
 		// Soft dependencies first, as modprobe loads them.
@@ -155,7 +155,7 @@ var modprobeDirs = []string{"/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modp
 
 // readModprobeConf reads the *.conf files of modprobeDirs, in the order of
 // their names as modprobe does; a file that cannot be read is logged.
-func readModprobeConf(log *slog.Logger) *ModprobeConf {
+func readModprobeConf(log *slog.Logger) *modprobeConf {
 	byName := map[string]string{}
 	for _, dir := range modprobeDirs {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.conf"))
@@ -168,7 +168,7 @@ func readModprobeConf(log *slog.Logger) *ModprobeConf {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	c := NewModprobeConf()
+	c := newModprobeConf()
 	for _, n := range names {
 		f, err := os.Open(byName[n])
 		if err != nil {

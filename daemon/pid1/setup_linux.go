@@ -8,7 +8,7 @@ import (
 
 // Setup does what the kernel leaves to PID 1 before anything else can run:
 // it guards against the signals that would end the Go process
-// (GuardSignals), mounts what is missing of /proc, /sys, /dev, /dev/pts,
+// (guardSignals), mounts what is missing of /proc, /sys, /dev, /dev/pts,
 // /run and cgroup2, remounts / read-write if the kernel left it read-only,
 // gives the process stdin, stdout and stderr on /dev/console if it has
 // none, turns off the kernel's immediate Ctrl+Alt+Del reboot (SIGINT
@@ -19,7 +19,7 @@ import (
 // rest still done; nothing here stops the daemon.
 func Setup(log *slog.Logger) Settings {
 	start := time.Now()
-	GuardSignals(log)
+	guardSignals(log)
 	mountAPI(log)
 	if err := ensureConsole(); err != nil {
 		log.Error("console", "err", err)
@@ -27,7 +27,7 @@ func Setup(log *slog.Logger) Settings {
 	if err := catchCtrlAltDel(); err != nil {
 		log.Error("ctrl-alt-del", "err", err)
 	}
-	s, err := ReadSettings()
+	s, err := readSettings()
 	if err != nil {
 		log.Error("kernel command line", "err", err)
 	}
@@ -36,13 +36,13 @@ func Setup(log *slog.Logger) Settings {
 	return s
 }
 
-// ReadSettings returns the initns.* settings of /proc/cmdline (usable by a
+// readSettings returns the initns.* settings of /proc/cmdline (usable by a
 // daemon that is not PID 1 too).
-func ReadSettings() (Settings, error) {
+func readSettings() (Settings, error) {
 	f, err := os.Open("/proc/cmdline")
 	if err != nil {
 		return Settings{Values: map[string]string{}}, err
 	}
 	defer f.Close()
-	return ParseCmdline(f)
+	return parseCmdline(f)
 }

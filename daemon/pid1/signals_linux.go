@@ -23,13 +23,13 @@ var guardedSignals = []os.Signal{
 	syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS,
 }
 
-// GuardSignals makes every signal that would end the Go process a no-op
+// guardSignals makes every signal that would end the Go process a no-op
 // for it: each is caught (signal.Notify) and dropped with a debug log.
 // Signals the daemon also asks for with signal.Notify still reach it, as
 // every channel gets its copy. Catching, unlike signal.Ignore, leaves the
 // children the daemon starts with default dispositions: exec resets caught
 // signals, not ignored ones. Synchronous faults still crash as they must.
-func GuardSignals(log *slog.Logger) {
+func guardSignals(log *slog.Logger) {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, guardedSignals...)
 	go func() {

@@ -18,7 +18,7 @@ func TestGuardSignals(t *testing.T) {
 	// Whatever this test process inherited ignored (from whoever started
 	// go test) its children inherit too; the guard must add nothing.
 	inherited := sigIgn(t, "/proc/self/status")
-	GuardSignals(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	guardSignals(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGALRM, syscall.SIGXCPU, syscall.SIGPIPE} {
 		if err := syscall.Kill(os.Getpid(), sig); err != nil {
 			t.Fatal(err)
