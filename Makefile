@@ -3,9 +3,11 @@ GO       ?= go
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X initns/daemon.Version=$(VERSION) -X initns/client.Version=$(VERSION)
-BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
-PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container
+LDFLAGS  := -s -w -X initns/proto.Version=$(VERSION)
+# urfave_cli_no_docs: the client links no man-page generator, whose package
+# initialisation every start of the binary would pay.
+BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)'
+PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container gcc libc6-dev
 
 .PHONY: all init initns clean test bench fuzz demo distros install deps help
 

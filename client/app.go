@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // Main runs the client and returns its exit status.
@@ -38,10 +38,10 @@ func exitCode(err error, stderr io.Writer) int {
 		return ec.ExitCode() // exec: the command's own status
 	}
 	fmt.Fprintln(stderr, "initns:", err)
-	var ae *api.Error
+	var ae *proto.Error
 	var ue usageErr
 	switch {
-	case errors.As(err, &ae) && ae.Code == api.CodeUsage, errors.As(err, &ue):
+	case errors.As(err, &ae) && ae.Code == proto.CodeUsage, errors.As(err, &ue):
 		return 2
 	}
 	return 1
@@ -56,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                 "initns",
 		Usage:                "keep several OS root filesystems and boot one at a time over this kernel",
-		Version:              versionString(),
+		Version:              proto.Version,
 		EnableBashCompletion: true,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -86,80 +86,95 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 	return usageErr{err.Error()}
 }
 
+// actions are the client's own ways to send a verb and show its answer;
+// every other verb of proto.Verbs sends one request and prints nothing.
+// help is urfave/cli's own, which lists the commands.
+var actions = map[string]cli.ActionFunc{
+	"exec":    execCommand,
+	"diff":    diff,
+	"default": setDefault,
+	"ls":      list,
+	"version": version,
+}
+
+// commands builds the command line from proto.Verbs, plus completion, the
+// client's alone.
 func commands() []*cli.Command {
-	long := []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}}
-	cmds := []*cli.Command{
-		{Name: "new", Usage: "extract IMAGE into a new instance NAME (--overlay: over a shared unpacked image, in milliseconds)", ArgsUsage: "NAME IMAGE",
-			Flags:  append(long, &cli.BoolFlag{Name: "overlay", Usage: "an overlay instance: only its changes take disk space"}),
-			Action: request("new", 2), BashComplete: complete("", "image")},
-		{Name: "reset", Usage: "throw away a stopped instance's changes: back to its image", ArgsUsage: "NAME", Flags: long,
-			Action: request("reset", 1), BashComplete: complete("instance")},
-		{Name: "clone", Usage: "copy the stopped instance SRC into a new instance DST", ArgsUsage: "SRC DST", Flags: long,
-			Action: request("clone", 2), BashComplete: complete("instance")},
-		{Name: "rename", Usage: "rename a stopped instance", ArgsUsage: "OLD NEW",
-			Action: request("rename", 2), BashComplete: complete("instance")},
-		{Name: "diff", Usage: "list what an instance changed against its image (A added, M modified, D deleted)", ArgsUsage: "NAME",
-			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
-			Action: diff, BashComplete: complete("instance")},
-		{Name: "default", Usage: "show, set (NAME) or clear (--clear) the instance booted when the daemon starts as PID 1", ArgsUsage: "[NAME]",
-			Flags:  []cli.Flag{&cli.BoolFlag{Name: "clear", Usage: "boot no instance at start"}},
-			Action: setDefault, BashComplete: complete("instance")},
-		{Name: "rm", Usage: "delete a stopped instance", ArgsUsage: "NAME",
-			Action: request("rm", 1), BashComplete: complete("instance")},
-		{Name: "run", Usage: "boot NAME (stopping the running one), or thaw it if frozen", ArgsUsage: "NAME",
-			Action: request("run", 1), BashComplete: complete("instance")},
-		{Name: "stop", Usage: "stop NAME: halt signal, wait, then kill", ArgsUsage: "NAME",
-			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "kill", Usage: "kill at once"},
-				&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for a graceful stop (default: the daemon's, 10s)"},
-			},
-			Action: request("stop", 1), BashComplete: complete("instance")},
-		{Name: "freeze", Usage: "freeze the running instance NAME (run NAME thaws it)", ArgsUsage: "NAME",
-			Action: request("freeze", 1), BashComplete: complete("instance")},
-		{Name: "exec", Usage: "run a command inside the running instance NAME with this terminal; exits with its status", ArgsUsage: "NAME -- CMD [ARGS...]",
-			Action: execCommand, BashComplete: complete("instance"), SkipFlagParsing: true},
-		{Name: "set", Usage: "change an instance's settings: init=KIND|auto (the init whose shutdown language stop speaks: systemd, sysvinit, openrc-init, runit, busybox), halt-signal=SIGNAL|auto (a signal that asks its init to power off, e.g. SIGUSR2 or SIGRTMIN+4)",
-			ArgsUsage: "NAME KEY=VALUE...", Action: request("set", -1), BashComplete: complete("instance")},
-		{Name: "ls", Usage: "list instances and images; `ls image` or `ls instance` for bare names", ArgsUsage: "[image|instance]",
-			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
-			Action: list},
-		{Name: "seed", Usage: "snapshot the directory tree DIR into a new image", ArgsUsage: "DIR IMAGE", Flags: long,
-			Action: request("seed", 2)},
-		{Name: "commit", Usage: "snapshot instance NAME into a new image", ArgsUsage: "NAME IMAGE", Flags: long,
-			Action: request("commit", 2), BashComplete: complete("instance")},
-		{Name: "reboot", Usage: "stop the instance gracefully and reboot (or end the daemon when not PID 1)", Action: request("reboot", 0)},
-		{Name: "poweroff", Usage: "stop the instance gracefully and power off (or end the daemon when not PID 1)", Action: request("poweroff", 0)},
-		{Name: "version", Usage: "print the client's and the daemon's versions", Action: version},
-		{Name: "completion", Usage: "print the bash completion script: source <(initns completion bash)", ArgsUsage: "bash", Action: completion},
+	var cmds []*cli.Command
+	for _, v := range proto.Verbs {
+		if v.Debug || v.Name == "help" {
+			continue
+		}
+		cmds = append(cmds, command(v))
 	}
+	cmds = append(cmds, &cli.Command{Name: "completion", Usage: "print the bash completion script: source <(initns completion bash)", ArgsUsage: "bash", Action: completion})
 	for _, c := range cmds {
 		c.OnUsageError = onUsageError
 	}
 	return cmds
 }
 
-// request builds the action of a command that sends one request with n
-// positional arguments (-1: at least two, a name and what follows).
-func request(cmd string, n int) cli.ActionFunc {
+// command is the cli command of verb v.
+func command(v proto.Verb) *cli.Command {
+	c := &cli.Command{Name: v.Name, Usage: v.Help, ArgsUsage: v.Args, Action: actions[v.Name]}
+	if c.Action == nil {
+		c.Action = request(v)
+	}
+	if len(v.Complete) > 0 {
+		c.BashComplete = complete(v.Complete...)
+	}
+	if v.Name == "exec" {
+		// Everything after NAME is the command's, flags included.
+		c.ArgsUsage, c.SkipFlagParsing = "NAME -- CMD [ARGS...]", true
+	}
+	if v.Progress {
+		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"})
+	}
+	for _, f := range v.Flags {
+		if f.Duration {
+			c.Flags = append(c.Flags, &cli.DurationFlag{Name: f.Name, Usage: f.Help})
+		} else {
+			c.Flags = append(c.Flags, &cli.BoolFlag{Name: f.Name, Usage: f.Help})
+		}
+	}
+	return c
+}
+
+// request builds the action of a verb that sends one request of its
+// positional arguments and prints nothing.
+func request(v proto.Verb) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		args := c.Args().Slice()
-		if n < 0 && len(args) < 2 {
-			return usageErr{fmt.Sprintf("%s: wants a NAME and at least one more argument: initns %s %s", cmd, cmd, c.Command.ArgsUsage)}
+		if err := arity(v.Name, args); err != nil {
+			return err
 		}
-		if n >= 0 && len(args) != n {
-			return usageErr{fmt.Sprintf("%s: wants %d argument(s): initns %s %s", cmd, n, cmd, c.Command.ArgsUsage)}
-		}
-		if cmd == "seed" {
+		if v.Name == "seed" {
+			// The daemon reads DIR, from its own working directory.
 			abs, err := filepath.Abs(args[0])
 			if err != nil {
 				return err
 			}
 			args[0] = abs
 		}
-		req := api.Request{Cmd: cmd, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout"), Overlay: c.Bool("overlay")}
+		req := proto.Request{Cmd: v.Name, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout"), Overlay: c.Bool("overlay")}
 		_, err := send(c, req)
-		return named(cmd, args, err)
+		return named(v.Name, args, err)
 	}
+}
+
+// arity checks the number of positional arguments of the verb called
+// name as the daemon will.
+func arity(name string, args []string) error {
+	v, _ := proto.Lookup(name)
+	switch {
+	case len(args) >= v.Min && len(args) <= v.Max:
+		return nil
+	case v.Min == v.Max:
+		return usageErr{fmt.Sprintf("%s: wants %d argument(s): initns %s", v.Name, v.Min, v.Usage())}
+	case len(args) < v.Min:
+		return usageErr{fmt.Sprintf("%s: wants at least %d arguments: initns %s", v.Name, v.Min, v.Usage())}
+	}
+	return usageErr{fmt.Sprintf("%s: wants at most %d arguments: initns %s", v.Name, v.Max, v.Usage())}
 }
 
 // named prefixes an error as SPEC §4 says: "COMMAND NAME: reason".
@@ -175,13 +190,13 @@ func named(cmd string, args []string, err error) error {
 }
 
 // send performs one request, with a progress bar on a terminal for long work.
-func send(c *cli.Context, req api.Request) (json.RawMessage, error) {
+func send(c *cli.Context, req proto.Request) (json.RawMessage, error) {
 	conn, err := Dial(c.String("socket"))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	var progress func(api.Progress)
+	var progress func(proto.Progress)
 	if !c.Bool("quiet") && isTerminal(os.Stderr) {
 		b := &bar{w: c.App.ErrWriter, label: req.Cmd}
 		defer b.finish()
@@ -191,8 +206,8 @@ func send(c *cli.Context, req api.Request) (json.RawMessage, error) {
 }
 
 func version(c *cli.Context) error {
-	fmt.Fprintln(c.App.Writer, "initns client", versionString())
-	res, err := send(c, api.Request{Cmd: "version"})
+	fmt.Fprintln(c.App.Writer, "initns client", proto.Version)
+	res, err := send(c, proto.Request{Cmd: "version"})
 	if err != nil {
 		return named("version", nil, err)
 	}
@@ -210,7 +225,7 @@ func complete(what ...string) cli.BashCompleteFunc {
 		if i >= len(what) || what[i] == "" {
 			return
 		}
-		res, err := send(c, api.Request{Cmd: "ls", Args: []string{what[i]}})
+		res, err := send(c, proto.Request{Cmd: "ls", Args: []string{what[i]}})
 		if err != nil {
 			return
 		}
@@ -244,8 +259,3 @@ func install(dir string) error {
 	}
 	return nil
 }
-
-func versionString() string { return Version }
-
-// Version is set at link time.
-var Version = "dev"

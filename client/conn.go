@@ -7,7 +7,7 @@ import (
 	"net"
 	"strings"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // Conn is a client-mode connection to the daemon.
@@ -29,8 +29,8 @@ func Dial(socket string) (*Conn, error) {
 func (c *Conn) Close() error { return c.c.Close() }
 
 // Do sends one request and waits for its final reply, passing progress
-// events to progress (which may be nil). A failed request is an *api.Error.
-func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage, error) {
+// events to progress (which may be nil). A failed request is an *proto.Error.
+func (c *Conn) Do(req proto.Request, progress func(proto.Progress)) (json.RawMessage, error) {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage
 		// A refused peer's connection is closed at once; the reason is
 		// the one line the daemon wrote before closing.
 		if line, rerr := c.r.ReadString('\n'); rerr == nil {
-			return nil, &api.Error{Code: api.CodeFailed, Message: strings.TrimSpace(line)}
+			return nil, &proto.Error{Code: proto.CodeFailed, Message: strings.TrimSpace(line)}
 		}
 		return nil, fmt.Errorf("send to daemon: %w", err)
 	}
@@ -47,16 +47,16 @@ func (c *Conn) Do(req api.Request, progress func(api.Progress)) (json.RawMessage
 }
 
 // wait reads replies until the final one.
-func (c *Conn) wait(progress func(api.Progress)) (json.RawMessage, error) {
+func (c *Conn) wait(progress func(proto.Progress)) (json.RawMessage, error) {
 	for {
 		line, err := c.r.ReadBytes('\n')
 		if err != nil {
 			return nil, fmt.Errorf("daemon closed the connection: %w", err)
 		}
-		var rep api.Reply
+		var rep proto.Reply
 		if err := json.Unmarshal(line, &rep); err != nil {
 			// A peer refused by the daemon gets one plain error line.
-			return nil, &api.Error{Code: api.CodeFailed, Message: string(line[:len(line)-1])}
+			return nil, &proto.Error{Code: proto.CodeFailed, Message: string(line[:len(line)-1])}
 		}
 		if rep.Progress != nil && progress != nil {
 			progress(*rep.Progress)
@@ -65,7 +65,7 @@ func (c *Conn) wait(progress func(api.Progress)) (json.RawMessage, error) {
 			continue
 		}
 		if rep.Error != "" {
-			return nil, &api.Error{Code: rep.Code, Message: rep.Error}
+			return nil, &proto.Error{Code: rep.Code, Message: rep.Error}
 		}
 		return rep.Result, nil
 	}

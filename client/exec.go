@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // execCommand runs a command inside a running instance with this
@@ -23,7 +23,7 @@ func execCommand(c *cli.Context) error {
 	if len(args) < 2 {
 		return usageErr{"exec: wants NAME and a command: initns exec NAME -- CMD [ARGS...]"}
 	}
-	req := api.Request{Cmd: "exec", Args: args, Env: []string{"TERM=" + os.Getenv("TERM")}}
+	req := proto.Request{Cmd: "exec", Args: args, Env: []string{"TERM=" + os.Getenv("TERM")}}
 	status, err := runExec(c.String("socket"), req)
 	if err != nil {
 		return named("exec", args, err)
@@ -31,7 +31,7 @@ func execCommand(c *cli.Context) error {
 	return cli.Exit("", status)
 }
 
-func runExec(socket string, req api.Request) (int, error) {
+func runExec(socket string, req proto.Request) (int, error) {
 	conn, err := Dial(socket)
 	if err != nil {
 		return 0, err
@@ -51,7 +51,7 @@ func runExec(socket string, req api.Request) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var r api.ExecResult
+	var r proto.ExecResult
 	if err := json.Unmarshal(res, &r); err != nil {
 		return 0, err
 	}

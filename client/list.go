@@ -8,15 +8,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 func list(c *cli.Context) error {
 	args := c.Args().Slice()
-	if len(args) > 1 {
-		return usageErr{"ls: at most one argument: initns ls [image|instance]"}
+	if err := arity("ls", args); err != nil {
+		return err
 	}
-	res, err := send(c, api.Request{Cmd: "ls", Args: args})
+	res, err := send(c, proto.Request{Cmd: "ls", Args: args})
 	if err != nil {
 		return named("ls", args, err)
 	}
@@ -33,7 +33,7 @@ func list(c *cli.Context) error {
 		}
 		return nil
 	}
-	var l api.List
+	var l proto.List
 	if err := json.Unmarshal(res, &l); err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printTable(w io.Writer, l *api.List) {
+func printTable(w io.Writer, l *proto.List) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tINIT\tIMAGE\tSIZE\tDISK\tCREATED")
 	for _, i := range l.Instances {
@@ -75,14 +75,14 @@ func printTable(w io.Writer, l *api.List) {
 
 func diff(c *cli.Context) error {
 	args := c.Args().Slice()
-	if len(args) != 1 {
-		return usageErr{"diff: wants 1 argument: initns diff NAME"}
+	if err := arity("diff", args); err != nil {
+		return err
 	}
-	res, err := send(c, api.Request{Cmd: "diff", Args: args})
+	res, err := send(c, proto.Request{Cmd: "diff", Args: args})
 	if err != nil {
 		return named("diff", args, err)
 	}
-	var changes []api.Change
+	var changes []proto.Change
 	if err := json.Unmarshal(res, &changes); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func setDefault(c *cli.Context) error {
 	case c.Bool("clear"):
 		args = []string{""}
 	}
-	res, err := send(c, api.Request{Cmd: "default", Args: args})
+	res, err := send(c, proto.Request{Cmd: "default", Args: args})
 	if err != nil {
 		return named("default", args, err)
 	}

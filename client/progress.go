@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // isTerminal reports whether f is a terminal.
@@ -26,7 +26,7 @@ type bar struct {
 
 const barWidth = 30
 
-func (b *bar) update(p api.Progress) {
+func (b *bar) update(p proto.Progress) {
 	b.drawn = true
 	if p.Total <= 0 {
 		fmt.Fprintf(b.w, "\r%s %s", b.label, size(p.Done))

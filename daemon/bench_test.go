@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // benchInit is the instance's /sbin/init for the lifecycle benchmark: it
@@ -43,9 +43,9 @@ func BenchmarkLifecycle(b *testing.B) {
 	var floor, run, stopKill []time.Duration
 	for i := 0; i < cycles; i++ {
 		floor = append(floor, forkExecFloor(b, root))
-		d := timeToReady(b, root, func() { request(b, c, api.Request{Cmd: "run", Args: []string{"bench"}}) })
+		d := timeToReady(b, root, func() { request(b, c, proto.Request{Cmd: "run", Args: []string{"bench"}}) })
 		run = append(run, d)
-		stopKill = append(stopKill, timed(func() { request(b, c, api.Request{Cmd: "stop", Args: []string{"bench"}, Kill: true}) }))
+		stopKill = append(stopKill, timed(func() { request(b, c, proto.Request{Cmd: "stop", Args: []string{"bench"}, Kill: true}) }))
 	}
 	fp50, _ := percentiles(floor)
 	fmt.Printf("\nlifecycle over %d cycles        p50        p90   p50/floor\n", cycles)
@@ -105,7 +105,7 @@ func forkExecFloor(b *testing.B, root string) time.Duration {
 	return d
 }
 
-func request(b *testing.B, c net.Conn, req api.Request) {
+func request(b *testing.B, c net.Conn, req proto.Request) {
 	data, _ := json.Marshal(req)
 	c.Write(append(data, '\n'))
 	buf := make([]byte, 4096)
@@ -113,7 +113,7 @@ func request(b *testing.B, c net.Conn, req api.Request) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var rep api.Reply
+	var rep proto.Reply
 	if err := json.Unmarshal(buf[:n], &rep); err != nil || rep.Error != "" {
 		b.Fatalf("%s: %s %v", req.Cmd, rep.Error, err)
 	}

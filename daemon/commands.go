@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"initns/daemon/api"
+	"initns/proto"
 	"initns/store"
 )
 
@@ -26,49 +26,50 @@ type call struct {
 	hangup   <-chan struct{} // exec: closed when the client goes away
 }
 
-// command is one verb of the socket.
+// command is one verb of the socket with the daemon's handler of it.
 type command struct {
-	min, max int    // number of arguments
-	usage    string // for help and usage errors
-	run      func(d *Daemon, c *call) (any, error)
-	debug    bool // only with --debug / initns.debug=1
+	proto.Verb
+	run func(d *Daemon, c *call) (any, error)
 }
 
-var commands map[string]command
+// handlers serve the verbs of proto.Verbs, one each (TestVerbTable).
+var handlers = map[string]func(d *Daemon, c *call) (any, error){
+	"new":         (*Daemon).cmdNew,
+	"rm":          (*Daemon).cmdRm,
+	"run":         (*Daemon).cmdRun,
+	"stop":        (*Daemon).cmdStop,
+	"freeze":      (*Daemon).cmdFreeze,
+	"exec":        (*Daemon).cmdExec,
+	"set":         (*Daemon).cmdSet,
+	"reset":       (*Daemon).cmdReset,
+	"clone":       (*Daemon).cmdClone,
+	"rename":      (*Daemon).cmdRename,
+	"diff":        (*Daemon).cmdDiff,
+	"default":     (*Daemon).cmdDefault,
+	"ls":          (*Daemon).cmdLs,
+	"seed":        (*Daemon).cmdSeed,
+	"commit":      (*Daemon).cmdCommit,
+	"reboot":      (*Daemon).cmdReboot,
+	"poweroff":    (*Daemon).cmdPoweroff,
+	"help":        (*Daemon).cmdHelp,
+	"version":     (*Daemon).cmdVersion,
+	"debug-panic": func(*Daemon, *call) (any, error) { panic("debug-panic requested") },
+	"debug-stats": func(*Daemon, *call) (any, error) {
+		return []string{"goroutines " + strconv.Itoa(runtime.NumGoroutine())}, nil
+	},
+}
 
-func init() {
-	commands = map[string]command{
-		"new":      {2, 2, "new NAME IMAGE", (*Daemon).cmdNew, false},
-		"rm":       {1, 1, "rm NAME", (*Daemon).cmdRm, false},
-		"run":      {1, 1, "run NAME", (*Daemon).cmdRun, false},
-		"stop":     {1, 1, "stop NAME", (*Daemon).cmdStop, false},
-		"freeze":   {1, 1, "freeze NAME", (*Daemon).cmdFreeze, false},
-		"exec":     {2, 1 << 16, "exec NAME CMD [ARGS...]", (*Daemon).cmdExec, false},
-		"set":      {2, 8, "set NAME KEY=VALUE...", (*Daemon).cmdSet, false},
-		"reset":    {1, 1, "reset NAME", (*Daemon).cmdReset, false},
-		"clone":    {2, 2, "clone SRC DST", (*Daemon).cmdClone, false},
-		"rename":   {2, 2, "rename OLD NEW", (*Daemon).cmdRename, false},
-		"diff":     {1, 1, "diff NAME", (*Daemon).cmdDiff, false},
-		"default":  {0, 1, "default [NAME]", (*Daemon).cmdDefault, false},
-		"ls":       {0, 1, "ls [image|instance]", (*Daemon).cmdLs, false},
-		"seed":     {2, 2, "seed DIR IMAGE", (*Daemon).cmdSeed, false},
-		"commit":   {2, 2, "commit NAME IMAGE", (*Daemon).cmdCommit, false},
-		"reboot":   {0, 0, "reboot", (*Daemon).cmdReboot, false},
-		"poweroff": {0, 0, "poweroff", (*Daemon).cmdPoweroff, false},
-		"help":     {0, 0, "help", (*Daemon).cmdHelp, false},
-		"version":  {0, 0, "version", (*Daemon).cmdVersion, false},
-		// debug-panic proves in tests that a panicking handler does not take
-		// the daemon (PID 1) down.
-		"debug-panic": {0, 0, "debug-panic", func(*Daemon, *call) (any, error) { panic("debug-panic requested") }, true},
-		// debug-stats lets the load tests count goroutines for leaks.
-		"debug-stats": {0, 0, "debug-stats", func(*Daemon, *call) (any, error) {
-			return []string{"goroutines " + strconv.Itoa(runtime.NumGoroutine())}, nil
-		}, true},
+// commands is the dispatch table: each verb of proto.Verbs with its
+// handler. A verb without a handler is not served (TestVerbTable fails).
+var commands = func() map[string]command {
+	m := make(map[string]command, len(proto.Verbs))
+	for _, v := range proto.Verbs {
+		if run, ok := handlers[v.Name]; ok {
+			m[v.Name] = command{Verb: v, run: run}
+		}
 	}
-}
-
-// Version is the daemon's version, set at link time.
-var Version = "dev"
+	return m
+}()
 
 func (d *Daemon) cmdNew(c *call) (any, error) {
 	name, image := c.args[0], c.args[1]
@@ -143,48 +144,43 @@ func (d *Daemon) runStep(s step, b *boot, name string) error {
 	return nil
 }
 
-// holding returns the boot of name if it holds the machine (running or
-// frozen), with d.life locked; the caller unlocks it.
-func (d *Daemon) holding(name string) (*boot, error) {
+// withHeld runs f with the boot of name, if it holds the machine (running
+// or frozen), under d.life: no run, stop or freeze can change the machine
+// until f returns.
+func (d *Daemon) withHeld(name string, f func(b *boot) error) error {
 	if _, err := d.store.Instance(name); err != nil {
-		return nil, err
+		return err
 	}
 	d.life.Lock()
+	defer d.life.Unlock()
 	b := d.current()
 	if b == nil || b.name != name {
-		d.life.Unlock()
-		return nil, fmt.Errorf("instance %s %w", name, ErrNotRunning)
+		return fmt.Errorf("instance %s %w", name, ErrNotRunning)
 	}
-	return b, nil
+	return f(b)
 }
 
 func (d *Daemon) cmdStop(c *call) (any, error) {
-	b, err := d.holding(c.args[0])
-	if err != nil {
-		return nil, err
-	}
-	defer d.life.Unlock()
 	timeout := c.timeout
 	if timeout <= 0 {
 		timeout = d.cfg.StopTimeout
 	}
-	return nil, d.stop(b, c.kill, timeout)
+	return nil, d.withHeld(c.args[0], func(b *boot) error {
+		return d.stop(b, c.kill, timeout)
+	})
 }
 
 // freezeTimeout bounds a freeze (SPEC §7): past it, the freeze is undone.
 const freezeTimeout = 5 * time.Second
 
 func (d *Daemon) cmdFreeze(c *call) (any, error) {
-	b, err := d.holding(c.args[0])
-	if err != nil {
-		return nil, err
-	}
-	defer d.life.Unlock()
-	if d.isFrozen(b) {
-		return nil, nil
-	}
-	_, err = d.freeze(b, freezeTimeout, "freeze")
-	return nil, err
+	return nil, d.withHeld(c.args[0], func(b *boot) error {
+		if d.isFrozen(b) {
+			return nil
+		}
+		_, err := d.freeze(b, freezeTimeout, "freeze")
+		return err
+	})
 }
 
 func (d *Daemon) cmdLs(c *call) (any, error) {
@@ -211,10 +207,10 @@ func (d *Daemon) bareNames(what string) ([]string, error) {
 		}
 		return names, err
 	}
-	return nil, fmt.Errorf("ls %s: %w: say `ls image` or `ls instance`", what, api.ErrUsage)
+	return nil, fmt.Errorf("ls %s: %w: say `ls image` or `ls instance`", what, proto.ErrUsage)
 }
 
-func (d *Daemon) list() (*api.List, error) {
+func (d *Daemon) list() (*proto.List, error) {
 	insts, err := d.store.Instances()
 	if err != nil {
 		return nil, err
@@ -223,10 +219,10 @@ func (d *Daemon) list() (*api.List, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &api.List{Instances: []api.Instance{}, Images: []api.Image{}}
+	l := &proto.List{Instances: []proto.Instance{}, Images: []proto.Image{}}
 	d.mu.Lock()
 	for _, i := range insts {
-		row := api.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
+		row := proto.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
 		row.Init, row.Halt = d.initColumn(i)
 		row.State = string(stateOf(i.Name, activeName(d.active), d.active != nil && d.active.frozen))
 		if row.State != string(Stopped) {
@@ -236,7 +232,7 @@ func (d *Daemon) list() (*api.List, error) {
 	}
 	d.mu.Unlock()
 	for _, i := range imgs {
-		l.Images = append(l.Images, api.Image{Name: i.Name, Size: i.Size, Modified: i.Modified})
+		l.Images = append(l.Images, proto.Image{Name: i.Name, Size: i.Size, Modified: i.Modified})
 	}
 	return l, nil
 }
@@ -307,13 +303,15 @@ func (d *Daemon) powerDown(how string) error {
 
 func (d *Daemon) cmdHelp(c *call) (any, error) {
 	var lines []string
-	for _, v := range []string{"new", "rm", "run", "stop", "freeze", "exec", "set", "reset", "clone", "rename", "diff", "default", "ls", "seed", "commit", "reboot", "poweroff", "help", "version"} {
-		lines = append(lines, commands[v].usage)
+	for _, v := range proto.Verbs {
+		if !v.Debug {
+			lines = append(lines, v.Usage())
+		}
 	}
 	return lines, nil
 }
 
-func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + Version}, nil }
+func (d *Daemon) cmdVersion(c *call) (any, error) { return []string{"initns " + proto.Version}, nil }
 
 func (d *Daemon) frozenBy(b *boot) string {
 	d.mu.Lock()
@@ -339,7 +337,7 @@ func activeName(b *boot) string {
 
 // usageError tells whether err is the caller's mistake rather than a failure.
 func usageError(err error) bool {
-	return errors.Is(err, api.ErrUsage) || errors.Is(err, store.ErrInvalidName)
+	return errors.Is(err, proto.ErrUsage) || errors.Is(err, store.ErrInvalidName)
 }
 
 // joinLines renders a list result as compatibility-mode body lines.

@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"errors"
-
-	"initns/daemon/api"
 	"strings"
+
+	"initns/proto"
 )
 
 // Compatibility-mode answers (SPEC §9). Every answer ends with "\n\n".
@@ -28,7 +28,7 @@ func parseCompat(line string) (verb string, args []string) {
 // else ok or error.
 func compatAnswer(result any, err error) string {
 	switch {
-	case errors.Is(err, api.ErrUsage):
+	case errors.Is(err, proto.ErrUsage):
 		return answerSyntax
 	case err != nil:
 		return answerError

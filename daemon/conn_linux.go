@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // wire is a client's connection as its session reads it: the request
@@ -47,7 +47,7 @@ type receivedFD struct {
 func newWire(c *net.UnixConn, idle, line time.Duration) *wire {
 	// Room for one descriptor more than a request takes: the kernel closes
 	// what does not fit (MSG_CTRUNC), the daemon closes the one more.
-	return &wire{c: c, oob: make([]byte, unix.CmsgSpace(4*(api.MaxFDs+1))), idle: idle, line: line}
+	return &wire{c: c, oob: make([]byte, unix.CmsgSpace(4*(proto.MaxFDs+1))), idle: idle, line: line}
 }
 
 // Reads past a deadline.
@@ -188,7 +188,7 @@ func (w *wire) closed() bool {
 
 // receive keeps the descriptors of one message, up to the most one request
 // takes; the rest are closed as they arrive, so a connection never holds
-// more than api.MaxFDs of them.
+// more than proto.MaxFDs of them.
 func (w *wire) receive(oob []byte, at int64) {
 	msgs, _ := unix.ParseSocketControlMessage(oob)
 	for i := range msgs {
@@ -197,7 +197,7 @@ func (w *wire) receive(oob []byte, at int64) {
 			continue
 		}
 		for _, fd := range fds {
-			if len(w.fds) >= api.MaxFDs {
+			if len(w.fds) >= proto.MaxFDs {
 				unix.Close(fd)
 				continue
 			}

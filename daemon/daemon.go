@@ -86,7 +86,7 @@ func (d *Daemon) claim(name, op string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if cur, ok := d.busy[name]; ok {
-		return fmt.Errorf("instance %s %w: %s under way; try again when it finishes", name, ErrBusy, cur)
+		return fmt.Errorf("instance %s is %w: %s under way; try again when it finishes", name, store.ErrBusy, cur)
 	}
 	d.busy[name] = op
 	return nil

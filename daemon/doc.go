@@ -1,5 +1,5 @@
 // Package daemon is the init daemon: it decides. It serves the socket (the
-// compatibility mode byte for byte, and the client mode of package api),
+// compatibility mode byte for byte, and the client mode of package proto),
 // owns the instance state machine (stopped, running, frozen; at most one
 // running or frozen at a time), boots instances through nsexec into cgroups
 // of cgroupfs, stops, freezes and thaws them, restarts one that rebooted

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/api"
 	"initns/nsexec"
+	"initns/proto"
 )
 
 // execPath is the PATH a command run by exec gets, and where its name is
@@ -21,7 +21,7 @@ const execPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 func (d *Daemon) cmdExec(c *call) (any, error) {
 	name := c.args[0]
 	if len(c.fds) != 3 {
-		return nil, fmt.Errorf("%w: exec needs the caller's stdin, stdout and stderr passed with the request (use the initns client)", api.ErrUsage)
+		return nil, fmt.Errorf("%w: exec needs the caller's stdin, stdout and stderr passed with the request (use the initns client)", proto.ErrUsage)
 	}
 	proc, err := d.startExec(name, c)
 	if err != nil {
@@ -29,23 +29,36 @@ func (d *Daemon) cmdExec(c *call) (any, error) {
 	}
 	select {
 	case e := <-proc.Exit:
-		return api.ExecResult{Status: shellStatus(e.Status)}, nil
+		return proto.ExecResult{Status: shellStatus(e.Status)}, nil
 	case <-c.hangup:
 		// The client went away (Ctrl+C): the command goes too.
 		unix.Kill(proc.Pid, unix.SIGKILL)
 		e := <-proc.Exit
-		return api.ExecResult{Status: shellStatus(e.Status)}, nil
+		return proto.ExecResult{Status: shellStatus(e.Status)}, nil
 	}
 }
 
-func (d *Daemon) startExec(name string, c *call) (*nsexec.Process, error) {
-	b, err := d.holding(name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: run it first", err)
+func (d *Daemon) startExec(name string, c *call) (proc *nsexec.Process, err error) {
+	err = d.withHeld(name, func(b *boot) error {
+		proc, err = d.execIn(b, c)
+		return err
+	})
+	var ce *nsexec.CommandError
+	switch {
+	case errors.Is(err, ErrNotRunning):
+		err = fmt.Errorf("%w: run it first", err)
+	case errors.As(err, &ce) && ce.NotFound():
+		err = fmt.Errorf("%s: command not found in instance %s (PATH %s): %w", c.args[1], name, execPath, err)
+	case errors.As(err, &ce) && ce.NotExecutable():
+		err = fmt.Errorf("%s: cannot run it in instance %s: %w", c.args[1], name, err)
 	}
-	defer d.life.Unlock()
+	return proc, err
+}
+
+// execIn starts c's command inside b, which holds the machine.
+func (d *Daemon) execIn(b *boot, c *call) (*nsexec.Process, error) {
 	if d.isFrozen(b) {
-		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", name, name)
+		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", b.name, b.name)
 	}
 	fd, err := b.group.OpenLeaf(execCgroup)
 	if err != nil {
@@ -58,20 +71,10 @@ func (d *Daemon) startExec(name string, c *call) (*nsexec.Process, error) {
 			env = append(env, e)
 		}
 	}
-	proc, err := nsexec.Exec(nsexec.ExecConfig{
+	return nsexec.Exec(nsexec.ExecConfig{
 		PidFD: b.pidfd, CgroupFD: fd, Argv: c.args[1:], Path: filepath.SplitList(execPath), Env: env,
 		Stdio: [3]int{c.fds[0], c.fds[1], c.fds[2]},
 	})
-	var ce *nsexec.CommandError
-	if errors.As(err, &ce) {
-		switch {
-		case ce.NotFound():
-			err = fmt.Errorf("%s: command not found in instance %s (PATH %s): %w", c.args[1], name, execPath, err)
-		case ce.NotExecutable():
-			err = fmt.Errorf("%s: cannot run it in instance %s: %w", c.args[1], name, err)
-		}
-	}
-	return proc, err
 }
 
 // execCgroup is the leaf under an instance's cgroup where exec's commands

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"syscall"
 
-	"initns/daemon/api"
 	"initns/initsys"
+	"initns/proto"
 	"initns/store"
 )
 
@@ -79,7 +79,7 @@ type setting func(*store.Instance)
 func parseSetting(kv string) (setting, error) {
 	key, val, ok := strings.Cut(kv, "=")
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not KEY=VALUE (init=KIND|auto, halt-signal=SIGNAL|auto)", api.ErrUsage, kv)
+		return nil, fmt.Errorf("%w: %q is not KEY=VALUE (init=KIND|auto, halt-signal=SIGNAL|auto)", proto.ErrUsage, kv)
 	}
 	switch key {
 	case "init":
@@ -88,7 +88,7 @@ func parseSetting(kv string) (setting, error) {
 		}
 		k, err := initsys.ParseKind(val)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", api.ErrUsage, err)
+			return nil, fmt.Errorf("%w: %w", proto.ErrUsage, err)
 		}
 		return func(i *store.Instance) { i.InitSet = string(k) }, nil
 	case "halt-signal":
@@ -97,11 +97,11 @@ func parseSetting(kv string) (setting, error) {
 		}
 		sig, err := initsys.ParseSignal(val)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", api.ErrUsage, err)
+			return nil, fmt.Errorf("%w: %w", proto.ErrUsage, err)
 		}
 		return func(i *store.Instance) { i.HaltSignal = int(sig) }, nil
 	}
-	return nil, fmt.Errorf("%w: unknown setting %q: init or halt-signal", api.ErrUsage, key)
+	return nil, fmt.Errorf("%w: unknown setting %q: init or halt-signal", proto.ErrUsage, key)
 }
 
 // cmdSet changes an instance's settings: all of them or none. They apply

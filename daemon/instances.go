@@ -3,7 +3,7 @@ package daemon
 import (
 	"context"
 
-	"initns/daemon/api"
+	"initns/proto"
 	"initns/store"
 )
 
@@ -61,9 +61,9 @@ func (d *Daemon) cmdDiff(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Change, 0, len(changes))
+	out := make([]proto.Change, 0, len(changes))
 	for _, ch := range changes {
-		out = append(out, api.Change{Path: ch.Path, Kind: string(ch.Kind)})
+		out = append(out, proto.Change{Path: ch.Path, Kind: string(ch.Kind)})
 	}
 	return out, nil
 }

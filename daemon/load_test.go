@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // TestLoad runs 200 clients at once for 30 s, mixing ls, run, stop and bad
@@ -129,13 +129,13 @@ func (l *loadClient) one() (time.Duration, error) {
 	switch op := l.rng.IntN(10); {
 	case op < 5:
 		start := time.Now()
-		_, err := l.request(api.Request{Cmd: "ls"})
+		_, err := l.request(proto.Request{Cmd: "ls"})
 		return time.Since(start), err
 	case op < 7:
-		_, err := l.request(api.Request{Cmd: "run", Args: []string{inst}})
+		_, err := l.request(proto.Request{Cmd: "run", Args: []string{inst}})
 		return 0, err
 	case op < 8:
-		_, err := l.request(api.Request{Cmd: "stop", Args: []string{inst}, Kill: true})
+		_, err := l.request(proto.Request{Cmd: "stop", Args: []string{inst}, Kill: true})
 		if err != nil && strings.Contains(err.Error(), "not running") {
 			err = nil // it was stopped by another client first
 		}
@@ -145,7 +145,7 @@ func (l *loadClient) one() (time.Duration, error) {
 	}
 }
 
-func (l *loadClient) request(req api.Request) (json.RawMessage, error) {
+func (l *loadClient) request(req proto.Request) (json.RawMessage, error) {
 	if l.client == nil {
 		c, err := net.Dial("unix", l.e.sock)
 		if err != nil {
@@ -161,7 +161,7 @@ func (l *loadClient) request(req api.Request) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", req.Cmd, err)
 	}
-	var rep api.Reply
+	var rep proto.Reply
 	if err := json.Unmarshal(line, &rep); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // listen creates the socket: mode 0600, or 0660 owned by group initns if
@@ -154,7 +154,7 @@ type session struct {
 // the peer stops sending, stays idle too long, or sends a line that cannot
 // be a request.
 func (d *Daemon) session(r io.Reader, w io.Writer, p peer) {
-	s := &session{br: bufio.NewReaderSize(r, api.MaxLine), w: w, p: p}
+	s := &session{br: bufio.NewReaderSize(r, proto.MaxLine), w: w, p: p}
 	s.wire, _ = r.(*wire)
 	for {
 		line, err := s.next()
@@ -218,7 +218,7 @@ func (s *session) next() (string, error) {
 // names.
 func badLine(w io.Writer, partial string, err error) {
 	if strings.HasPrefix(partial, "{") {
-		json.NewEncoder(w).Encode(api.Reply{Done: true, Code: api.CodeUsage, Error: "bad request: " + err.Error()})
+		json.NewEncoder(w).Encode(proto.Reply{Done: true, Code: proto.CodeUsage, Error: "bad request: " + err.Error()})
 		return
 	}
 	w.Write([]byte(answerSyntax))
@@ -235,7 +235,7 @@ func (s *session) takeFDs() []int {
 
 var errEOF = errors.New("end of requests")
 
-// readLine reads one request line of at most api.MaxLine bytes, which may
+// readLine reads one request line of at most proto.MaxLine bytes, which may
 // arrive in several reads. On an error it returns what came of the line.
 func readLine(r *bufio.Reader) (string, error) {
 	line, err := r.ReadSlice('\n')
@@ -243,7 +243,7 @@ func readLine(r *bufio.Reader) (string, error) {
 	case err == nil:
 		return string(line[:len(line)-1]), nil
 	case errors.Is(err, bufio.ErrBufferFull):
-		return string(line), fmt.Errorf("request longer than %d bytes", api.MaxLine)
+		return string(line), fmt.Errorf("request longer than %d bytes", proto.MaxLine)
 	case len(line) == 0:
 		return "", errEOF
 	case errors.Is(err, errLineTimeout):
@@ -310,13 +310,13 @@ func (d *Daemon) compatRequest(s *session, line string) {
 
 // clientRequest serves one client-mode request, which owns fds, the
 // descriptors that came with it. It reports whether the request ends the
-// session: exec does, as the protocol says (package api).
+// session: exec does, as the protocol says (package proto).
 func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 	enc := json.NewEncoder(s.w)
 	defer closeAll(fds)
-	var req api.Request
+	var req proto.Request
 	if err := json.Unmarshal([]byte(line), &req); err != nil {
-		enc.Encode(api.Reply{Done: true, Code: api.CodeUsage, Error: "bad request: " + err.Error()})
+		enc.Encode(proto.Reply{Done: true, Code: proto.CodeUsage, Error: "bad request: " + err.Error()})
 		return false
 	}
 	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc),
@@ -331,15 +331,15 @@ func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 	return req.Cmd == "exec"
 }
 
-func reply(result any, err error) api.Reply {
+func reply(result any, err error) proto.Reply {
 	if err != nil {
-		code := api.CodeFailed
+		code := proto.CodeFailed
 		if usageError(err) {
-			code = api.CodeUsage
+			code = proto.CodeUsage
 		}
-		return api.Reply{Done: true, Code: code, Error: err.Error()}
+		return proto.Reply{Done: true, Code: code, Error: err.Error()}
 	}
-	r := api.Reply{Done: true}
+	r := proto.Reply{Done: true}
 	if result != nil {
 		r.Result, _ = json.Marshal(result)
 	}
@@ -352,7 +352,7 @@ func progressTo(enc *json.Encoder) func(done, total int64) {
 	return func(done, total int64) {
 		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond || done == total {
 			last = now
-			enc.Encode(api.Reply{Progress: &api.Progress{Done: done, Total: total}})
+			enc.Encode(proto.Reply{Progress: &proto.Progress{Done: done, Total: total}})
 		}
 	}
 }
@@ -379,11 +379,11 @@ func (d *Daemon) dispatch(ctx context.Context, p peer, verb string, c *call) (re
 		d.log.Log(ctx, level, "request", attrs...)
 	}()
 	cmd, ok := commands[verb]
-	if !ok || (cmd.debug && !d.cfg.Debug) {
-		return nil, fmt.Errorf("unknown command %q: %w (try help)", verb, api.ErrUsage)
+	if !ok || (cmd.Debug && !d.cfg.Debug) {
+		return nil, fmt.Errorf("unknown command %q: %w (try help)", verb, proto.ErrUsage)
 	}
-	if len(c.args) < cmd.min || len(c.args) > cmd.max {
-		return nil, fmt.Errorf("%w: %s", api.ErrUsage, cmd.usage)
+	if len(c.args) < cmd.Min || len(c.args) > cmd.Max {
+		return nil, fmt.Errorf("%w: %s", proto.ErrUsage, cmd.Usage())
 	}
 	c.ctx = ctx
 	return cmd.run(d, c)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"initns/daemon/api"
+	"initns/proto"
 )
 
 // fuzzDaemon answers requests without touching the machine: list verbs
@@ -24,7 +24,7 @@ func fuzzDaemon() *Daemon {
 		case "fail":
 			return nil, errors.New("failed")
 		case "usage":
-			return nil, api.ErrUsage
+			return nil, proto.ErrUsage
 		}
 		return nil, nil
 	}
@@ -61,7 +61,7 @@ func checkAnswers(t *testing.T, out []byte) int {
 		n++
 		if out[0] == '{' {
 			line, rest, ok := bytes.Cut(out, []byte("\n"))
-			var rep api.Reply
+			var rep proto.Reply
 			if !ok || json.Unmarshal(line, &rep) != nil || !rep.Done {
 				t.Fatalf("bad client-mode answer %q", line)
 			}

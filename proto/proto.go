@@ -1,10 +1,10 @@
-// Package api is the client mode of the daemon's socket: the JSON-lines
+// Package proto is the client mode of the daemon's socket: the JSON-lines
 // protocol the initns client speaks, beside the byte-for-byte compatibility
 // mode. A request is one JSON object on one line; its first byte, '{', tells
 // the modes apart (a compatibility request starts with a verb). The daemon
 // answers with zero or more progress events and then one final result, each
 // one JSON object on one line. Several requests may follow on a connection.
-package api
+package proto
 
 import (
 	"encoding/json"

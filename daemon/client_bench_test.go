@@ -1,0 +1,129 @@
+package daemon_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"initns/proto"
+)
+
+// BenchmarkClient measures the latency a user sees: a command typed at a
+// shell (fork+exec of the initns binary) until the instance's init runs
+// (run), and until `stop --kill` returns. Beside it, the same requests over
+// a raw socket from this process (dial, request, answer: the daemon's own
+// share), and from a static C client built from testdata/cclient, which
+// sends `run NAME` in the compatibility mode and stop's client-mode line.
+// The three take turns within each cycle, so that a busy machine weighs on
+// them alike.
+func BenchmarkClient(b *testing.B) {
+	cclient := buildCClient(b)
+	e := startDaemon(b)
+	e.image("bench.tar.gz", true, map[string]string{"sbin/init": benchInit})
+	e.ok("new", "bench", "bench.tar.gz")
+	root := e.rootfs("bench")
+	if err := os.Chmod(filepath.Join(root, "sbin/init"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	initns := filepath.Join(e.bin, "initns")
+	stopLine := `{"cmd":"stop","args":["bench"],"kill":true}`
+	// Each way starts a request and returns what waits for its end: the
+	// time to the init running does not wait for the answer.
+	ways := []struct {
+		name      string
+		run, stop func() (wait func())
+	}{
+		{"raw socket",
+			func() func() { return dialRequest(b, e.sock, proto.Request{Cmd: "run", Args: []string{"bench"}}) },
+			func() func() {
+				return dialRequest(b, e.sock, proto.Request{Cmd: "stop", Args: []string{"bench"}, Kill: true})
+			}},
+		{"static C client",
+			func() func() { return command(b, cclient, e.sock, "run bench") },
+			func() func() { return command(b, cclient, e.sock, stopLine) }},
+		{"initns (Go)",
+			func() func() { return command(b, initns, "--socket", e.sock, "run", "bench") },
+			func() func() { return command(b, initns, "--socket", e.sock, "stop", "--kill", "bench") }},
+	}
+	run := make([][]time.Duration, len(ways))
+	stop := make([][]time.Duration, len(ways))
+	for i := 0; i < cycles; i++ {
+		for k := range ways {
+			w := (i + k) % len(ways)
+			var wait func()
+			run[w] = append(run[w], timeToReady(b, root, func() { wait = ways[w].run() }))
+			wait()
+			stop[w] = append(stop[w], timed(func() { ways[w].stop()() }))
+		}
+	}
+	fmt.Printf("\nclient latency over %d cycles  run p50    p90  stop --kill p50    p90\n", cycles)
+	for w := range ways {
+		r50, r90 := percentiles(run[w])
+		s50, s90 := percentiles(stop[w])
+		fmt.Printf("%-29s %9s %9s %9s %9s\n", ways[w].name, r50.Round(time.Microsecond), r90.Round(time.Microsecond),
+			s50.Round(time.Microsecond), s90.Round(time.Microsecond))
+	}
+	ratio := func(d [][]time.Duration, a, c int) float64 {
+		pa, _ := percentiles(d[a])
+		pc, _ := percentiles(d[c])
+		return float64(pa) / float64(pc)
+	}
+	fmt.Printf("p50 ratios: Go/C run %.2fx, stop %.2fx (goal: at most 1.2x); Go/raw run %.2fx, stop %.2fx; C/raw run %.2fx, stop %.2fx\n",
+		ratio(run, 2, 1), ratio(stop, 2, 1), ratio(run, 2, 0), ratio(stop, 2, 0), ratio(run, 1, 0), ratio(stop, 1, 0))
+	b.ReportMetric(ratio(run, 2, 1), "run-go/c")
+	b.ReportMetric(ratio(stop, 2, 1), "stop-go/c")
+}
+
+// buildCClient builds testdata/cclient statically, as a C client would
+// ship.
+func buildCClient(b *testing.B) string {
+	out := filepath.Join(b.TempDir(), "cclient")
+	cmd := exec.Command("gcc", "-static", "-O2", "-o", out, "../testdata/cclient/cclient.c")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the C client: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// command starts a client as a shell would (fork+exec), and returns what
+// waits for its end and fails the benchmark unless it succeeded.
+func command(b *testing.B, name string, args ...string) (wait func()) {
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("%s %q: %v\n%s", filepath.Base(name), args, err, out.String())
+		}
+	}
+}
+
+// dialRequest connects and sends one client-mode request, and returns
+// what reads its answer: a client's round trip without a process of its
+// own.
+func dialRequest(b *testing.B, sock string, req proto.Request) (wait func()) {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, _ := json.Marshal(req)
+	if _, err := c.Write(append(data, '\n')); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		defer c.Close()
+		var rep proto.Reply
+		if err := json.NewDecoder(c).Decode(&rep); err != nil || rep.Error != "" {
+			b.Fatalf("%s: %s %v", req.Cmd, rep.Error, err)
+		}
+	}
+}

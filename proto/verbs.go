@@ -1,0 +1,110 @@
+package proto
+
+// Verb is one command of the socket, as both sides know it: the daemon
+// dispatches on it and checks its arity, the client builds its command
+// line from it. A verb is written here once.
+type Verb struct {
+	Name     string
+	Min, Max int    // how many positional arguments the daemon takes
+	Args     string // the positional arguments, as usage shows them: "NAME IMAGE"
+	Help     string // one line for `initns help` and `initns COMMAND --help`
+	Flags    []Flag // the client's flags, beside the positional arguments
+	// Complete names what each positional argument completes to in the
+	// shell: "instance", "image", or "" for nothing.
+	Complete []string
+	// Progress marks long work: the client shows a progress bar on a
+	// terminal, and takes --quiet to show none.
+	Progress bool
+	// Debug verbs are served only with --debug / initns.debug=1; help and
+	// the client leave them out.
+	Debug bool
+}
+
+// Usage is the verb's usage line, as the compatibility mode's help lists
+// it and its usage errors say it: "new NAME IMAGE".
+func (v Verb) Usage() string {
+	if v.Args == "" {
+		return v.Name
+	}
+	return v.Name + " " + v.Args
+}
+
+// Flag is a client flag of a verb. The flags that change what the daemon
+// does travel as the Request field of the same name (kill, timeout,
+// overlay); the others change how the client shows the result.
+type Flag struct {
+	Name     string
+	Alias    string // a one-letter alias, or ""
+	Duration bool   // takes a duration value; otherwise a boolean
+	Help     string
+}
+
+var (
+	flagJSON  = Flag{Name: "json", Help: "machine-readable output"}
+	instance1 = []string{"instance"}
+)
+
+// Verbs is every verb of the socket, in the order help lists them.
+var Verbs = []Verb{
+	{Name: "new", Min: 2, Max: 2, Args: "NAME IMAGE", Progress: true, Complete: []string{"", "image"},
+		Help:  "extract IMAGE into a new instance NAME (--overlay: over a shared unpacked image, in milliseconds)",
+		Flags: []Flag{{Name: "overlay", Help: "an overlay instance: only its changes take disk space"}}},
+	{Name: "rm", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
+		Help: "delete a stopped instance"},
+	{Name: "run", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
+		Help: "boot NAME (stopping the running one), or thaw it if frozen"},
+	{Name: "stop", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
+		Help: "stop NAME: halt signal, wait, then kill",
+		Flags: []Flag{
+			{Name: "kill", Help: "kill at once"},
+			{Name: "timeout", Duration: true, Help: "how long to wait for a graceful stop (default: the daemon's, 10s)"},
+		}},
+	{Name: "freeze", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
+		Help: "freeze the running instance NAME (run NAME thaws it)"},
+	// The client writes `exec NAME -- CMD`: the "--" keeps the command's
+	// own flags from being read as the client's.
+	{Name: "exec", Min: 2, Max: 1 << 16, Args: "NAME CMD [ARGS...]", Complete: instance1,
+		Help: "run a command inside the running instance NAME with this terminal; exits with its status"},
+	{Name: "set", Min: 2, Max: 8, Args: "NAME KEY=VALUE...", Complete: instance1,
+		Help: "change an instance's settings: init=KIND|auto (the init whose shutdown language stop speaks: systemd, sysvinit, openrc-init, runit, busybox), halt-signal=SIGNAL|auto (a signal that asks its init to power off, e.g. SIGUSR2 or SIGRTMIN+4)"},
+	{Name: "reset", Min: 1, Max: 1, Args: "NAME", Progress: true, Complete: instance1,
+		Help: "throw away a stopped instance's changes: back to its image"},
+	{Name: "clone", Min: 2, Max: 2, Args: "SRC DST", Progress: true, Complete: instance1,
+		Help: "copy the stopped instance SRC into a new instance DST"},
+	{Name: "rename", Min: 2, Max: 2, Args: "OLD NEW", Complete: instance1,
+		Help: "rename a stopped instance"},
+	{Name: "diff", Min: 1, Max: 1, Args: "NAME", Complete: instance1, Flags: []Flag{flagJSON},
+		Help: "list what an instance changed against its image (A added, M modified, D deleted)"},
+	{Name: "default", Min: 0, Max: 1, Args: "[NAME]", Complete: instance1,
+		Help:  "show, set (NAME) or clear (--clear) the instance booted when the daemon starts as PID 1",
+		Flags: []Flag{{Name: "clear", Help: "boot no instance at start"}}},
+	{Name: "ls", Min: 0, Max: 1, Args: "[image|instance]", Flags: []Flag{flagJSON},
+		Help: "list instances and images; `ls image` or `ls instance` for bare names"},
+	{Name: "seed", Min: 2, Max: 2, Args: "DIR IMAGE", Progress: true,
+		Help: "snapshot the directory tree DIR into a new image"},
+	{Name: "commit", Min: 2, Max: 2, Args: "NAME IMAGE", Progress: true, Complete: instance1,
+		Help: "snapshot instance NAME into a new image"},
+	{Name: "reboot", Help: "stop the instance gracefully and reboot (or end the daemon when not PID 1)"},
+	{Name: "poweroff", Help: "stop the instance gracefully and power off (or end the daemon when not PID 1)"},
+	{Name: "help", Help: "list the commands"},
+	{Name: "version", Help: "print the client's and the daemon's versions"},
+	// debug-panic proves in tests that a panicking handler does not take
+	// the daemon (PID 1) down.
+	{Name: "debug-panic", Debug: true, Help: "panic in the handler"},
+	// debug-stats lets the load tests count goroutines for leaks.
+	{Name: "debug-stats", Debug: true, Help: "the daemon's goroutine count"},
+}
+
+// Lookup returns the verb called name.
+func Lookup(name string) (Verb, bool) {
+	for _, v := range Verbs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Verb{}, false
+}
+
+// Version is the version of this build, set at link time
+// (-X initns/proto.Version=...); client and daemon report the same one.
+var Version = "dev"
