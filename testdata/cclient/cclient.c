@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
 	while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0) {
 		n += r;
 		buf[n] = 0;
-		if (argv[2][0] != '{' && n >= 2 && !strcmp(buf + n - 2, "\n\n"))
+		/* An empty body (ls image of none) is the answer's "\n" alone. */
+		if (argv[2][0] != '{' && (!strcmp(buf, "\n") || (n >= 2 && !strcmp(buf + n - 2, "\n\n"))))
 			return strcmp(buf, "ok\n\n") != 0;
 		if (argv[2][0] == '{' && buf[n - 1] == '\n' && strstr(buf, "\"done\":true"))
 			return strstr(buf, "\"error\"") != NULL;
