@@ -8,13 +8,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"initns/daemon/internal/hostshell"
 	"initns/nsexec"
 	"initns/proto"
 )
-
-// execPath is the PATH a command run by exec gets, and where its name is
-// looked up.
-const execPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // cmdExec runs a command inside a running instance with the caller's
 // stdio, and answers with its exit status when it ends.
@@ -48,7 +45,7 @@ func (d *Daemon) startExec(name string, c *call) (proc *nsexec.Process, err erro
 	case errors.Is(err, ErrNotRunning):
 		err = fmt.Errorf("%w: run it first", err)
 	case errors.As(err, &ce) && ce.NotFound():
-		err = fmt.Errorf("%s: command not found in instance %s (PATH %s): %w", c.args[1], name, execPath, err)
+		err = fmt.Errorf("%s: command not found in instance %s (PATH %s): %w", c.args[1], name, hostshell.PATH, err)
 	case errors.As(err, &ce) && ce.NotExecutable():
 		err = fmt.Errorf("%s: cannot run it in instance %s: %w", c.args[1], name, err)
 	}
@@ -65,14 +62,14 @@ func (d *Daemon) execIn(b *boot, c *call) (*nsexec.Process, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	env := []string{"PATH=" + execPath, "HOME=/root"}
+	env := []string{"PATH=" + hostshell.PATH, "HOME=/root"}
 	for _, e := range c.env {
 		if strings.HasPrefix(e, "TERM=") {
 			env = append(env, e)
 		}
 	}
 	return nsexec.Exec(nsexec.ExecConfig{
-		PidFD: b.pidfd, CgroupFD: fd, Argv: c.args[1:], Path: filepath.SplitList(execPath), Env: env,
+		PidFD: b.pidfd, CgroupFD: fd, Argv: c.args[1:], Path: filepath.SplitList(hostshell.PATH), Env: env,
 		Stdio: [3]int{c.fds[0], c.fds[1], c.fds[2]},
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"initns/daemon/internal/procstatus"
 	"initns/proto"
 )
 
@@ -272,27 +273,7 @@ func allowed(p peer) bool {
 		return true
 	}
 	gid, ok := initnsGroup()
-	return ok && inGroup(p.pid, gid)
-}
-
-func inGroup(pid, gid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		k, v, _ := strings.Cut(l, ":")
-		if k != "Gid" && k != "Groups" {
-			continue
-		}
-		for i, w := range strings.Fields(v) {
-			// Gid: real effective saved fs; only the effective one counts.
-			if (k == "Groups" || i == 1) && w == strconv.Itoa(gid) {
-				return true
-			}
-		}
-	}
-	return false
+	return ok && procstatus.InGroup(p.pid, gid)
 }
 
 func (d *Daemon) compatRequest(s *session, line string) {

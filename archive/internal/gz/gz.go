@@ -1,7 +1,7 @@
 // Package gz owns the store's gzip decoder: it reads gzip streams (RFC 1952
 // members of RFC 1951 DEFLATE data, concatenated members included) and
 // decodes them in a goroutine of their own, ahead of the reader, into a few
-// large buffers (store/internal/ahead).
+// large buffers (archive/internal/ahead).
 //
 // It exists for speed. Extracting a .tar.gz image waits on inflation, which
 // cannot be split across cores for an ordinary (single-member) gzip file, and
