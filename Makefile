@@ -7,6 +7,7 @@ LDFLAGS  := -s -w -X initns/proto.Version=$(VERSION)
 # urfave_cli_no_docs: the client links no man-page generator, whose package
 # initialisation every start of the binary would pay.
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)'
+STATICCHECK := bin/tools/staticcheck
 PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container gcc libc6-dev
 
 .PHONY: all init initns clean test bench fuzz demo distros install deps help
@@ -34,9 +35,15 @@ deps: ## install the Debian packages the tests, benchmarks and demo need (as roo
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-test: deps all ## run every test: unit, integration (real namespaces and cgroups) and the VM tests (QEMU)
+test: deps all $(STATICCHECK) ## run every test: vet, staticcheck, a tidy go.mod, unit, integration (real namespaces and cgroups) and the VM tests (QEMU)
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
 	$(GO) test -count=1 -timeout 60m ./...
+
+# staticcheck, pinned, installed once from the Go module proxy.
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 bench: deps all ## benchmarks beside the tools a user would otherwise use, printed as ratios
 	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...

@@ -14,9 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// gnuTarFlags are the flags SPEC §5 says extraction is faithful to.
-var gnuTarFlags = []string{"--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls"}
-
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -24,25 +21,6 @@ func run(t testing.TB, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// gnuCreate archives dir's content with GNU tar into image (compression by
-// suffix, as tar -a does).
-func gnuCreate(t testing.TB, dir, image string, extra ...string) {
-	t.Helper()
-	args := append([]string{"--format=posix", "-C", dir}, gnuTarFlags...)
-	args = append(args, extra...)
-	args = append(args, "-caf", image, ".")
-	run(t, "tar", args...)
-}
-
-func gnuExtract(t testing.TB, image, dir string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-C", dir}, gnuTarFlags...)
-	run(t, "tar", append(args, "-xf", image)...)
 }
 
 // extractFile runs Extract on a file and fails the test on error.

@@ -55,10 +55,3 @@ func (sb *sandbox) untouched() {
 		t.Errorf("work/ not empty: %v", ents)
 	}
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
