@@ -1,6 +1,9 @@
 package gz
 
-import "errors"
+import (
+	"errors"
+	"sync"
+)
 
 // A decoding table maps the next bits of input to an entry (uint32):
 //
@@ -58,7 +61,10 @@ var (
 
 var errBadCode = errors.New("invalid Huffman code")
 
-func init() {
+// tables builds the tables above on first use rather than at package
+// initialisation: the one binary is also the client, which decodes no
+// gzip and should not pay for it at every start.
+var tables = sync.OnceFunc(func() {
 	for s := range litlenEntries {
 		switch {
 		case s < 256:
@@ -103,7 +109,7 @@ func init() {
 	if build(fixedDist[:], lens[:32], distBits, distEntries[:]) != nil {
 		panic("gz: fixed distance code")
 	}
-}
+})
 
 // build fills table with the decoding table of the canonical Huffman code
 // whose code lengths are lens (0: symbol unused), where symbol s decodes to

@@ -196,6 +196,7 @@ func (f *inflater) atEOF() bool {
 
 // member decodes one DEFLATE stream; the gzip header has been read.
 func (f *inflater) member() error {
+	tables()
 	f.base, f.crcAt, f.crc, f.size = f.op, f.op, 0, 0
 	for {
 		hdr, err := f.bits(3)

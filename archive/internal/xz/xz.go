@@ -23,6 +23,7 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"sync"
 )
 
 // DictError reports a block whose LZMA2 dictionary exceeds the limit: the
@@ -39,8 +40,10 @@ func (e *DictError) Error() string {
 var (
 	magic       = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
 	footerMagic = []byte{'Y', 'Z'}
-	crc64Table  = crc64.MakeTable(crc64.ECMA)
 )
+
+// crc64Table is made on first use, not when the client starts.
+var crc64Table = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(crc64.ECMA) })
 
 func errorf(format string, args ...any) error {
 	return fmt.Errorf("xz: "+format, args...)
@@ -166,7 +169,7 @@ func newCheck(flags byte) (hash.Hash, error) {
 	case 0x01:
 		return crc32.NewIEEE(), nil
 	case 0x04:
-		return crc64.New(crc64Table), nil
+		return crc64.New(crc64Table()), nil
 	case 0x0a:
 		return sha256.New(), nil
 	}
