@@ -244,7 +244,9 @@ var initMarks = map[string]string{
 	"sysvinit": "INIT: version",
 	"openrc":   "INIT: version",
 	"runit":    "- runit: ",
-	"busybox":  "init started: BusyBox",
+	// busybox init prints nothing of its own on the console; its tree's
+	// rcS prints this line at the end of sysinit, a few mounts in.
+	"busybox": "busybox init: sysinit done",
 }
 
 // kernelRunInit is the kernel's line as it starts the initramfs's /init.
