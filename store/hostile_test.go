@@ -114,7 +114,7 @@ func TestHostileImages(t *testing.T) {
 			return makeTar(t, symlink("evil", o), hardlink("l", "evil/victim"))
 		}, "evil is a symlink"},
 		{"hardlink-carries-data", func(string) []byte {
-			return makeTar(t, file("target", "t"), entry{raw: append(rawHeader("l", tar.TypeLink, 5, "target"), make([]byte, 512)...)})
+			return makeTar(t, file("target", "t"), entry{Raw: append(rawHeader("l", tar.TypeLink, 5, "target"), make([]byte, 512)...)})
 		}, "carries 5 bytes"},
 		{"hardlink-to-directory", func(string) []byte { return makeTar(t, dir("d/"), hardlink("l", "d")) }, "hard link to directory"},
 		{"hardlink-to-missing", func(string) []byte { return makeTar(t, hardlink("l", "nothing")) }, "no earlier entry"},
@@ -128,7 +128,7 @@ func TestHostileImages(t *testing.T) {
 		{"dot-is-a-symlink", func(o string) []byte { return makeTar(t, symlink("./", o)) }, "root of the image must be a directory"},
 		{"dot-is-a-file", func(string) []byte { return makeTar(t, file(".", "x")) }, "root of the image must be a directory"},
 		{"unknown-type", func(string) []byte {
-			return makeTar(t, entry{raw: rawHeader("weird", 'Z', 0, "")})
+			return makeTar(t, entry{Raw: rawHeader("weird", 'Z', 0, "")})
 		}, "unknown entry type"},
 		{"too-long-name", func(string) []byte {
 			return makeTar(t, file(strings.Repeat("a/", 2100)+"x", "x"))
@@ -164,7 +164,7 @@ func TestHostileImages(t *testing.T) {
 // root filesystem itself, never to rootfs/ or anything above it.
 func TestDotEntryStaysInside(t *testing.T) {
 	sb := newSandbox(t)
-	root := entry{name: "./", typ: tar.TypeDir, mode: 0o4777, uid: 1000}
+	root := entry{Name: "./", Typ: tar.TypeDir, Mode: 0o4777, UID: 1000}
 	if err := sb.newFrom("dot.tar", makeTar(t, root, file("etc/x", "x"))); err != nil {
 		t.Fatal(err)
 	}
