@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"sync"
@@ -20,8 +21,13 @@ import (
 
 // peakHeap runs f while sampling the bytes of live and not yet swept heap
 // objects every millisecond, and returns the highest sample above the
-// level before f, with the bytes f allocated in all.
+// level before f, with the bytes f allocated in all. The collector runs
+// when the heap has grown by a tenth, not the default doubling, so the
+// peak is what f keeps plus little garbage: measured at the default, the
+// same run peaked anywhere from 1.6 to 2.3 times what it kept, with the
+// collector's pacing, not the code, deciding.
 func peakHeap(f func()) (peak, total uint64) {
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
@@ -109,8 +115,9 @@ func TestLargePAXRecords(t *testing.T) {
 	}{
 		{"dir-comments", gzipBytes(paxTar(t, 800, dirWith(comment))), "", 64 << 20},
 		{"dir-xattrs", gzipBytes(paxTar(t, 800, dirWith(xattrs))), "64 MiB limit on directory metadata",
-			// What is kept, and as much again before the collector runs.
-			2*maxDirMeta + 16<<20},
+			// What is kept, a tenth more before the collector runs,
+			// and the buffers of the decoder and the tar reader.
+			maxDirMeta + maxDirMeta/10 + 16<<20},
 		{"oversized-header", gzipBytes(huge), "1 MiB limit on an entry's extended header", 64 << 20},
 	}
 	for _, c := range cases {
