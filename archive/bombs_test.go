@@ -2,80 +2,14 @@ package archive
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"initns/internal/archivetest"
 )
-
-// xzOf compresses b with the xz tool, a 1 MiB dictionary and the extra
-// flags given.
-func xzOf(t *testing.T, b []byte, extra ...string) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "x")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, "xz", append([]string{"--lzma2=dict=1MiB"}, append(extra, p)...)...)
-	data, err := os.ReadFile(p + ".xz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// xzBlockHeaders returns the offsets of the block headers of the single
-// xz stream s, found from its index (backwards from the footer).
-func xzBlockHeaders(t *testing.T, s []byte) []int {
-	t.Helper()
-	back := int(binary.LittleEndian.Uint32(s[len(s)-8:])+1) * 4
-	idx := s[len(s)-12-back:]
-	if idx[0] != 0 {
-		t.Fatalf("no xz index indicator at %d", len(s)-12-back)
-	}
-	r := bytes.NewReader(idx[1:])
-	n, _ := binary.ReadUvarint(r)
-	offs, off := []int{}, 12
-	for i := uint64(0); i < n; i++ {
-		unpadded, _ := binary.ReadUvarint(r)
-		binary.ReadUvarint(r)
-		offs = append(offs, off)
-		off += int(unpadded+3) &^ 3
-	}
-	return offs
-}
-
-// setXzDict rewrites the LZMA2 dictionary of the block header at off to
-// the code given (40: 4 GiB - 1) and fixes the header's CRC32, so that
-// only the dictionary limit stands between the decoder and the
-// allocation.
-func setXzDict(t *testing.T, s []byte, off int, code byte) {
-	t.Helper()
-	h := s[off : off+(int(s[off])+1)*4]
-	p := 2
-	if h[1]&0x40 != 0 {
-		for h[p]&0x80 != 0 {
-			p++
-		}
-		p++
-	}
-	if h[1]&0x80 != 0 {
-		for h[p]&0x80 != 0 {
-			p++
-		}
-		p++
-	}
-	if h[p] != 0x21 || h[p+1] != 1 {
-		t.Fatalf("unexpected xz block header % x", h)
-	}
-	h[p+2] = code
-	binary.LittleEndian.PutUint32(h[len(h)-4:], crc32.ChecksumIEEE(h[:len(h)-4]))
-}
 
 // TestDecompressionBombs: an image whose decoder would ask for gigabytes
 // (an xz dictionary, a zstd window) in any block of any stream or frame is
@@ -83,7 +17,6 @@ func setXzDict(t *testing.T, s []byte, off int, code byte) {
 // stays small.
 func TestDecompressionBombs(t *testing.T) {
 	small := makeTar(t, file("etc/hostname", "bomb"))
-	empty := xzOf(t, nil)
 	bomb := xzOf(t, small)
 	setXzDict(t, bomb, 12, 40)
 	second := xzOf(t, append(small, make([]byte, 64<<10)...), "--block-size=32KiB")
@@ -92,7 +25,7 @@ func TestDecompressionBombs(t *testing.T) {
 	} else {
 		setXzDict(t, second, offs[1], 40)
 	}
-	xzLimit := "xz dictionary of 4096 MiB exceeds the 128 MiB limit"
+	xzLimit := archivetest.XzBombLimit
 	zstdLimit := "zstd window exceeds the 128 MiB limit"
 	cases := []struct {
 		name, image string
@@ -100,7 +33,7 @@ func TestDecompressionBombs(t *testing.T) {
 		want        string
 	}{
 		// The 208 bytes of issue 12: an empty stream, then the bomb.
-		{"xz-second-stream", "a.tar.xz", cat(empty, bomb), xzLimit},
+		{"xz-second-stream", "a.tar.xz", archivetest.XzBomb(t), xzLimit},
 		{"xz-after-padding", "b.tar.xz", cat(xzOf(t, small), make([]byte, 8), bomb), xzLimit},
 		{"xz-second-block", "c.tar.xz", second, xzLimit},
 		{"xz-first-block", "d.tar.xz", bomb, xzLimit},

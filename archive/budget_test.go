@@ -1,11 +1,6 @@
 package archive
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"initns/internal/archivetest"
 )
 
 // peakHeap runs f while sampling the bytes of live and not yet swept heap
@@ -61,44 +58,12 @@ func peakHeap(f func()) (peak, total uint64) {
 	return peak, after.TotalAlloc - before.TotalAlloc
 }
 
-// paxTar is a tar of n entries made by mk, each carrying the PAX records
-// recs gives it.
-func paxTar(t *testing.T, n int, mk func(i int) (*tar.Header, map[string]string)) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for i := range n {
-		hdr, recs := mk(i)
-		hdr.PAXRecords, hdr.Format = recs, tar.FormatPAX
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatalf("tar header %s: %v", hdr.Name, err)
-		}
-		if hdr.Size > 0 {
-			tw.Write(bytes.Repeat([]byte{'x'}, int(hdr.Size)))
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestLargePAXRecords: the shape of issue 12 (800 directories, each with a
 // PAX comment of almost 1 MiB, 851 KB once gzipped) is extracted without the
 // daemon holding the records; directories whose extended attributes would
 // have to be kept past the directory metadata budget are refused with an
 // error naming it, as is an extended header over archive/tar's 1 MiB.
 func TestLargePAXRecords(t *testing.T) {
-	comment := map[string]string{"comment": strings.Repeat("c", 1<<20-1024)}
-	xattrs := map[string]string{}
-	for i := range 16 {
-		xattrs[fmt.Sprintf("SCHILY.xattr.user.a%02d", i)] = strings.Repeat("v", 65000)
-	}
-	dirWith := func(recs map[string]string) func(int) (*tar.Header, map[string]string) {
-		return func(i int) (*tar.Header, map[string]string) {
-			return &tar.Header{Name: fmt.Sprintf("d%03d/", i), Typeflag: tar.TypeDir, Mode: 0o755}, recs
-		}
-	}
 	// An extended header of 1 MiB and one byte, which archive/tar will not
 	// write: a single record, then a file.
 	rec := paxRecord("comment", strings.Repeat("c", 1<<20+1-len("7 comment=\n")-6))
@@ -113,8 +78,8 @@ func TestLargePAXRecords(t *testing.T) {
 		want string // "" for success
 		heap uint64 // the most the heap may grow
 	}{
-		{"dir-comments", gzipBytes(paxTar(t, 800, dirWith(comment))), "", 64 << 20},
-		{"dir-xattrs", gzipBytes(paxTar(t, 800, dirWith(xattrs))), "64 MiB limit on directory metadata",
+		{"dir-comments", archivetest.PAXCommentBomb(t), "", 64 << 20},
+		{"dir-xattrs", archivetest.PAXXattrBomb(t), archivetest.PAXXattrLimit,
 			// What is kept, a tenth more before the collector runs,
 			// and the buffers of the decoder and the tar reader.
 			maxDirMeta + maxDirMeta/10 + 16<<20},
@@ -158,27 +123,6 @@ func sparseTar(t *testing.T, n int, size int64) []byte {
 		out = append(append(out, h...), m...)
 	}
 	return append(out, make([]byte, 2*blockSize)...)
-}
-
-// dockerSaveOf is a `docker save` archive (Docker 25 and later: the layers
-// are blobs/sha256/HEX) whose manifest lists the blobs of layers in the
-// order given by list, repeats included, as docker save writes an image
-// with two identical layers.
-func dockerSaveOf(t *testing.T, layers [][]byte, list []int) []byte {
-	t.Helper()
-	var es []entry
-	var names []string
-	for _, l := range layers {
-		sum := sha256.Sum256(l)
-		es = append(es, file("blobs/sha256/"+hex.EncodeToString(sum[:]), string(l)))
-	}
-	for _, i := range list {
-		sum := sha256.Sum256(layers[i])
-		names = append(names, "blobs/sha256/"+hex.EncodeToString(sum[:]))
-	}
-	mj, _ := json.Marshal([]map[string]any{{"Config": "cfg.json", "RepoTags": []string{"x:latest"}, "Layers": names}})
-	es = append(es, file("cfg.json", "{}"), file("manifest.json", string(mj)))
-	return makeTar(t, es...)
 }
 
 // TestSparseAndLayerBudget: the 10 KB tar of issue 12 (six sparse files

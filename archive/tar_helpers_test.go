@@ -14,4 +14,10 @@ var (
 	rawHeader = archivetest.RawHeader
 	gzipBytes = archivetest.Gzip
 	zstdBytes = archivetest.Zstd
+
+	xzOf           = archivetest.Xz
+	xzBlockHeaders = archivetest.XzBlockHeaders
+	setXzDict      = archivetest.SetXzDict
+	paxTar         = archivetest.PAXTar
+	dockerSaveOf   = archivetest.DockerSave
 )

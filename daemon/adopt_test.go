@@ -16,7 +16,7 @@ import (
 // init when a restarted daemon adopts it: the real init is, and stop asks
 // it to halt.
 func TestAdoptionFindsTheRealInit(t *testing.T) {
-	e := startBox(t)
+	e := startCapped(t).box()
 	pid := e.state("box").Pid
 	nested := filepath.Join(e.cgroup, "box", "0nested") // before cgroup.procs
 	if err := os.Mkdir(nested, 0o755); err != nil {
@@ -42,6 +42,7 @@ func TestAdoptionFindsTheRealInit(t *testing.T) {
 	e.daemon.Process.Kill()
 	<-e.exited
 	e.start()
+	e.resetPeak()
 	if st := e.state("box"); st.State != "running" || st.Pid != pid {
 		t.Fatalf("after restart: %+v, want running with pid %d (the real init)", st, pid)
 	}
@@ -51,6 +52,7 @@ func TestAdoptionFindsTheRealInit(t *testing.T) {
 		t.Fatalf("the real init was not asked to halt (stop took %v)", time.Since(start))
 	}
 	e.groupGone("box")
+	e.withinBudget(32 << 20)
 }
 
 func pidsIn(cgroup string) []int {

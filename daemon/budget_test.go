@@ -60,7 +60,7 @@ func readLineOf(t *testing.T, r *bufio.Reader) string {
 // lines, unfinished lines of a client that hangs up. Issue 12: 520 short
 // connections of these shapes used up a 4,096-descriptor limit.
 func TestReceivedDescriptorsClosed(t *testing.T) {
-	e := startDaemon(t)
+	e := startCapped(t)
 	e.image("test.tar.gz", false, nil)
 	e.ok("new", "box", "test.tar.gz")
 	const n = 60
@@ -132,7 +132,7 @@ func TestReceivedDescriptorsClosed(t *testing.T) {
 	}, func() string { return fmt.Sprintf("descriptors %d -> %d", fds0, fds) })
 	t.Logf("descriptors: %d at start; %d with %d connections open (%d of them waiting mid-line); %d after %d connections carrying 3 each",
 		fds0, peak, len(open)-n, n, fds, len(open)+3*n)
-	e.ok("ls")
+	e.withinBudget(32 << 20)
 }
 
 // steadyFDs waits for the daemon's descriptor count to stop changing
@@ -163,7 +163,7 @@ func (e *env) steadyFDs() int {
 // connections held 100 descriptors for ever.
 func TestIdleConnectionsTimeOut(t *testing.T) {
 	const idle, line = 2 * time.Second, time.Second
-	e := startDaemon(t, "--idle-timeout", idle.String(), "--line-timeout", line.String())
+	e := startCapped(t, "--idle-timeout", idle.String(), "--line-timeout", line.String())
 	e.image("test.tar.gz", false, nil)
 	e.ok("new", "box", "test.tar.gz")
 	e.ok("run", "box")
@@ -240,7 +240,7 @@ func TestIdleConnectionsTimeOut(t *testing.T) {
 	if fds > fds0 {
 		t.Errorf("descriptors %d -> %d", fds0, fds)
 	}
-	e.ok("ls")
+	e.withinBudget(32 << 20)
 }
 
 // TestConnectionCap: past the most connections the daemon serves at once,
@@ -248,7 +248,7 @@ func TestIdleConnectionsTimeOut(t *testing.T) {
 // next is served.
 func TestConnectionCap(t *testing.T) {
 	const most = 20
-	e := startDaemon(t, "--max-connections", fmt.Sprint(most))
+	e := startCapped(t, "--max-connections", fmt.Sprint(most))
 	var conns []*net.UnixConn
 	for i := 0; i < most; i++ {
 		c := e.dialUnix()
@@ -277,6 +277,7 @@ func TestConnectionCap(t *testing.T) {
 	for _, c := range conns[1:] {
 		c.Close()
 	}
+	e.withinBudget(32 << 20)
 }
 
 // TestHangupCancels: a client that goes away while its new runs cancels
@@ -286,7 +287,7 @@ func TestConnectionCap(t *testing.T) {
 // (printf ... | nc -N) still gets its answer. Issue 12: the work went on and
 // registered an instance the user had abandoned.
 func TestHangupCancels(t *testing.T) {
-	e := startDaemon(t)
+	e := startCapped(t)
 	bigImage(t, filepath.Join(e.root, "images", "big.tar"), 1500, 64<<10)
 	scratch := filepath.Join(e.root, "scratch")
 	busy := func() bool { ents, _ := os.ReadDir(scratch); return len(ents) > 0 }
@@ -350,6 +351,8 @@ func TestHangupCancels(t *testing.T) {
 	if ls := e.ok("ls", "instance"); ls != "kept\n" {
 		t.Errorf("ls instance = %q, want kept", ls)
 	}
+	e.nothingLeft("big.tar")
+	e.withinBudget(64 << 20)
 }
 
 // requestLog returns the daemon's log line of the request cmd NAME ...
@@ -367,7 +370,7 @@ func (e *env) requestLog(cmd, name string) string {
 
 // TestHangupKillsExec: exec's command ends when its client is killed.
 func TestHangupKillsExec(t *testing.T) {
-	e := startBox(t)
+	e := startCapped(t).box()
 	leaf := filepath.Join(e.cgroup, "box", "initns.exec", "cgroup.procs")
 	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "exec", "box", "--", "busybox", "sleep", "600")
 	if err := cmd.Start(); err != nil {
@@ -382,4 +385,5 @@ func TestHangupKillsExec(t *testing.T) {
 		return strings.Contains(e.requestLog("exec", "box"), "cancelled=")
 	})
 	e.ok("stop", "box")
+	e.withinBudget(32 << 20)
 }

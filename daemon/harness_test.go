@@ -67,10 +67,25 @@ type env struct {
 	console string
 	daemon  *exec.Cmd
 	exited  chan struct{}
+	// wrap, when set, is the command the daemon is started under
+	// (prlimit ... --): it execs the daemon, which keeps its pid.
+	wrap []string
+	// rssBase is the daemon's resident memory when its peak was last
+	// reset (hostile_test.go).
+	rssBase uint64
 }
 
 // startDaemon starts a daemon of the test's own.
 func startDaemon(t testing.TB, extra ...string) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.start(extra...)
+	return e
+}
+
+// newEnv makes the state root, socket and cgroup paths of a daemon of the
+// test's own, not yet started.
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
@@ -89,7 +104,6 @@ func startDaemon(t testing.TB, extra ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.cleanup)
-	e.start(extra...)
 	return e
 }
 
@@ -97,7 +111,8 @@ func (e *env) start(extra ...string) {
 	e.t.Helper()
 	// --hotkey=false: the tests must not take this machine's VTs.
 	args := append([]string{"--root", e.root, "--socket", e.sock, "--cgroup", e.cgroup, "--console", e.console, "--hotkey=false"}, extra...)
-	e.daemon = exec.Command(filepath.Join(e.bin, "init"), args...)
+	argv := append(append([]string{}, e.wrap...), filepath.Join(e.bin, "init"))
+	e.daemon = exec.Command(argv[0], append(argv[1:], args...)...)
 	e.daemon.Stderr = &testWriter{t: e.t, prefix: "daemon: "}
 	if err := e.daemon.Start(); err != nil {
 		e.t.Fatal(err)
@@ -372,7 +387,13 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // running, its init up.
 func startBox(t *testing.T) *env {
 	t.Helper()
-	e := startDaemon(t)
+	return startDaemon(t).box()
+}
+
+// box makes instance box from the test image on a started daemon, runs
+// it and waits for its init to be up.
+func (e *env) box() *env {
+	e.t.Helper()
 	e.image("test.tar.gz", false, nil)
 	e.ok("new", "box", "test.tar.gz")
 	e.ok("run", "box")

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"initns/proto"
+
+	"initns/daemon/internal/procstatus"
 )
 
 // TestLoad runs 200 clients at once for 30 s, mixing ls, run, stop and bad
@@ -239,15 +241,17 @@ func (e *env) switches() int {
 }
 
 // rss is the daemon's resident memory in KiB.
-func (e *env) rss() int {
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.daemon.Process.Pid))
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
-		}
+func (e *env) rss() int { return e.memKB("VmRSS") }
+
+// memKB is a memory figure of the daemon's /proc/PID/status (VmRSS, the
+// peak VmHWM...) in KiB, 0 when it cannot be read.
+func (e *env) memKB(key string) int {
+	st, _ := procstatus.Read(strconv.Itoa(e.daemon.Process.Pid), key)
+	if len(st[key]) == 0 {
+		return 0
 	}
-	return 0
+	n, _ := strconv.Atoi(st[key][0])
+	return n
 }
 
 // bigImage writes a plain tar of n files of size bytes of random data.
