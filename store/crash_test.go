@@ -49,6 +49,8 @@ func crashChild(op, root, src string) int {
 			err = s.Seed(ctx, src, name+".tar.gz", nil)
 		case "commit":
 			err = s.Commit(ctx, "base", name+".tar.zst", nil)
+		case "history":
+			err = historyCrashOp(s) // history_test.go
 		default:
 			err = overlayCrashOp(ctx, s, op, i) // overlay_crash_test.go
 		}

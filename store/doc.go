@@ -16,7 +16,10 @@
 //	                   instances of each (lower_linux.go)
 //	overlay/<name>/    an overlay instance's upper and work directories; its
 //	                   merged view is mounted at rootfs/<name> (overlay_linux.go)
-//	default            the instance booted when the daemon is PID 1
+//	default            the boot settings: the instance booted when the daemon is
+//	                   PID 1, its fallback, the boot menu's countdown
+//	history            the boot history: one JSON event per line, bounded,
+//	                   rewritten whole and renamed into place (history.go)
 //	rename             the journal of a rename under way (rename_linux.go)
 //
 // Images may also be OCI image layouts (a directory, or a tar of one) and

@@ -50,7 +50,7 @@ func (s *Store) Rename(old, new string) error {
 		}
 		return err
 	}
-	s.renameDefault(old, new)
+	s.renameBootSettings(old, new)
 	if ov {
 		if err := s.mountOverlay(new); err != nil {
 			return fmt.Errorf("instance %s renamed to %s, but %w (initns restarts retry the mount)", old, new, err)
@@ -112,15 +112,6 @@ func renameEntry(reg []string, meta map[string]Instance, old, new string) {
 	}
 }
 
-// renameDefault makes new the default instance if old was (Default reads
-// "" for old once it is unregistered, so the file is read directly).
-func (s *Store) renameDefault(old, new string) {
-	data, err := os.ReadFile(s.path(defaultF))
-	if err == nil && strings.TrimSpace(string(data)) == old {
-		s.writeAtomic(defaultF, []byte(new+"\n"))
-	}
-}
-
 // finishRename rolls forward a Rename interrupted by a crash: Open calls it
 // before reading the registry.
 func (s *Store) finishRename() error {
@@ -166,6 +157,6 @@ func (s *Store) rollRename(old, new string) error {
 	if err := s.writeRegistry(names, meta, true); err != nil {
 		return err
 	}
-	s.renameDefault(old, new)
+	s.renameBootSettings(old, new)
 	return nil
 }

@@ -7,32 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// openPty returns a pseudo-terminal's master and the path of its slave.
-func openPty(t *testing.T) (*os.File, string) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, "/dev/pts/" + strconv.Itoa(n)
-}
+	"initns/internal/ptytest"
+)
 
 // ptyReader collects what the terminal shows.
 type ptyReader struct {
@@ -92,7 +75,7 @@ func (p *ptyReader) expect(t *testing.T, re *regexp.Regexp) []string {
 // controlling terminal and environment, that it comes back after exit,
 // and that ending the context hangs it up and returns.
 func TestKeepShell(t *testing.T) {
-	m, tty := openPty(t)
+	m, tty := ptytest.Open(t)
 	r := newPtyReader(m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
