@@ -37,6 +37,7 @@ var handlers = map[string]func(d *Daemon, c *call) (any, error){
 	"new":         (*Daemon).cmdNew,
 	"rm":          (*Daemon).cmdRm,
 	"run":         (*Daemon).cmdRun,
+	"switch":      (*Daemon).cmdSwitch,
 	"stop":        (*Daemon).cmdStop,
 	"freeze":      (*Daemon).cmdFreeze,
 	"exec":        (*Daemon).cmdExec,
@@ -107,54 +108,20 @@ func (d *Daemon) cmdRm(c *call) (any, error) {
 }
 
 func (d *Daemon) cmdRun(c *call) (any, error) {
-	name := c.args[0]
-	if _, err := d.store.Instance(name); err != nil {
-		return nil, err
-	}
-	d.life.Lock()
-	defer d.life.Unlock()
-	// Claimed while it boots, so that rm or commit cannot start meanwhile;
-	// once it runs, they see it running.
-	if err := d.claim(name, "run"); err != nil {
-		return nil, err
-	}
-	defer d.release(name)
-	b := d.current()
-	for _, s := range planRun(activeName(b), b != nil && d.isFrozen(b), name) {
-		if err := d.runStep(s, b, name); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
+	return nil, d.transition(c.args[0], planRun)
 }
 
-func (d *Daemon) runStep(s step, b *boot, name string) error {
-	switch s {
-	case stepEndConsole:
-		d.endConsole()
-	case stepThaw:
-		return d.thaw(b)
-	case stepStopOther:
-		if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
-			return fmt.Errorf("stop %s first: %w", b.name, err)
-		}
-	case stepBoot:
-		return d.start(name)
-	}
-	return nil
-}
-
-// withHeld runs f with the boot of name, if it holds the machine (running
-// or frozen), under d.life: no run, stop or freeze can change the machine
-// until f returns.
+// withHeld runs f with the boot of name, if it is alive (running, frozen
+// or resident), under d.life: no run, switch, stop or freeze can change the
+// machine until f returns.
 func (d *Daemon) withHeld(name string, f func(b *boot) error) error {
 	if _, err := d.store.Instance(name); err != nil {
 		return err
 	}
 	d.life.Lock()
 	defer d.life.Unlock()
-	b := d.current()
-	if b == nil || b.name != name {
+	b := d.live(name)
+	if b == nil {
 		return fmt.Errorf("instance %s %w", name, ErrNotRunning)
 	}
 	return f(b)
@@ -224,9 +191,9 @@ func (d *Daemon) list() (*proto.List, error) {
 	for _, i := range insts {
 		row := proto.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
 		row.Init, row.Halt = d.initColumn(i)
-		row.State = string(stateOf(i.Name, activeName(d.active), d.active != nil && d.active.frozen))
-		if row.State != string(Stopped) {
-			row.Pid = d.active.pid
+		row.State = string(Stopped)
+		if b := d.liveLocked(i.Name); b != nil {
+			row.State, row.Pid = string(stateOf(b == d.active, b.frozen)), b.pid
 		}
 		l.Instances = append(l.Instances, row)
 	}
@@ -263,8 +230,8 @@ func (d *Daemon) cmdCommit(c *call) (any, error) {
 func (d *Daemon) holdStill(name string) (func(), error) {
 	d.life.Lock()
 	defer d.life.Unlock()
-	b := d.current()
-	if b == nil || b.name != name || d.isFrozen(b) {
+	b := d.live(name)
+	if b == nil || d.isFrozen(b) {
 		return func() {}, nil
 	}
 	if _, err := d.freeze(b, freezeTimeout, "commit"); err != nil {
@@ -273,7 +240,7 @@ func (d *Daemon) holdStill(name string) (func(), error) {
 	return func() {
 		d.life.Lock()
 		defer d.life.Unlock()
-		if d.current() == b && d.frozenBy(b) == "commit" {
+		if d.live(name) == b && d.frozenBy(b) == "commit" {
 			if err := d.thaw(b); err != nil {
 				d.log.Error("thaw after commit", "instance", name, "err", err)
 			}
@@ -284,15 +251,12 @@ func (d *Daemon) holdStill(name string) (func(), error) {
 func (d *Daemon) cmdReboot(c *call) (any, error)   { return nil, d.powerDown("reboot") }
 func (d *Daemon) cmdPoweroff(c *call) (any, error) { return nil, d.powerDown("poweroff") }
 
-// powerDown stops the instance gracefully and asks the main loop to reboot
-// or power off (PID 1) or to exit (otherwise).
+// powerDown stops every live instance gracefully, the one in front and
+// the resident ones alike, and asks the main loop to reboot or power off
+// (PID 1) or to exit (otherwise).
 func (d *Daemon) powerDown(how string) error {
 	d.life.Lock()
-	if b := d.current(); b != nil {
-		if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
-			d.log.Error("stop before "+how, "instance", b.name, "err", err)
-		}
-	}
+	d.stopAll(how)
 	d.life.Unlock()
 	select {
 	case d.shutdown <- how:

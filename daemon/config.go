@@ -24,6 +24,14 @@ type Config struct {
 	Debug       bool // enables the test-only debug-panic request
 	Hotkey      bool // Ctrl+Alt+J opens the host shell on VT63
 
+	// Resident instances (`switch`): at most ResidentMax (0: no cap), and
+	// the memory policy that stops the least recently used one.
+	ResidentMax int
+	Memory      memoryPolicy
+	// SwitchKeys are the chords that cycle the console through the live
+	// instances: next and previous.
+	SwitchKeys string
+
 	// The socket's budget (RELIABILITY.md, "Resource budget"); settable
 	// so that tests need not wait a minute.
 	MaxConns    int           // connections served at once; past it, refused with one line
@@ -66,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	fs.IntVar(&c.MaxConns, "max-connections", defaultMaxConns, "connections served at once; past it, one is refused with one line")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", defaultIdleTimeout, "a connection silent this long between requests is closed")
 	fs.DurationVar(&c.LineTimeout, "line-timeout", defaultLineTimeout, "a request line must end this long after its first byte")
+	c.switchFlags(fs)
 	err := fs.Parse(args)
 	c.HaltSignal = unix.Signal(*halt)
 	if c.Log == "" {
@@ -89,8 +98,24 @@ func (c *Config) checkBudget() error {
 		return fmt.Errorf("--idle-timeout %v: must be positive", c.IdleTimeout)
 	case c.LineTimeout <= 0:
 		return fmt.Errorf("--line-timeout %v: must be positive", c.LineTimeout)
+	case c.ResidentMax < 0:
+		return fmt.Errorf("--resident-max %d: must be 0 (no cap) or more", c.ResidentMax)
+	case c.Memory.Pressure <= 0 || c.Memory.Pressure > 100:
+		return fmt.Errorf("--memory-pressure %v: a percentage above 0, at most 100", c.Memory.Pressure)
+	case c.Memory.Free < 0 || c.Memory.Free > 100:
+		return fmt.Errorf("--memory-free %v: a percentage from 0 to 100", c.Memory.Free)
 	}
 	return nil
+}
+
+// switchFlags are the settings of `switch`, also read from the kernel
+// command line as initns.NAME=VALUE (Config.apply).
+func (c *Config) switchFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.ResidentMax, "resident-max", 0, "at most this many resident instances (frozen in the background by switch); past it the least recently used is stopped (0: no cap)")
+	fs.BoolVar(&c.Memory.On, "memory-policy", true, "stop the least recently used resident instance when memory is short")
+	fs.Float64Var(&c.Memory.Pressure, "memory-pressure", 10, "memory is short when tasks stall on it this % of the time (PSI some, 10 s average, or over 1 s)")
+	fs.Float64Var(&c.Memory.Free, "memory-free", 5, "memory is short when MemAvailable falls below this % of MemTotal")
+	fs.StringVar(&c.SwitchKeys, "switch-keys", "ctrl+alt+pagedown,ctrl+alt+pageup", "the chords that give the console to the next and the previous live instance")
 }
 
 // sigRTMin is SIGRTMIN as programs see it: the kernel's first real-time

@@ -24,11 +24,13 @@ type Daemon struct {
 	// freeze, thaw and the console's. Long store work never holds it.
 	life sync.Mutex
 
-	mu     sync.Mutex // guards the fields below; held only briefly
-	active *boot
-	ended  map[string]string // how each instance's last boot ended
-	busy   map[string]string // instance -> long operation under way
-	disk   map[string]int64  // instance -> its own disk use, measured in the background
+	mu          sync.Mutex        // guards the fields below; held only briefly
+	active      *boot             // the instance that has the console, running or frozen
+	resident    map[string]*boot  // instances frozen in the background by switch
+	ended       map[string]string // how each instance's last boot ended
+	busy        map[string]string // instance -> long operation under way
+	disk        map[string]int64  // instance -> its own disk use, measured in the background
+	memWatching bool              // the memory watcher runs (while resident instances exist)
 
 	// handle runs one request; dispatch, but for the socket's fuzz tests.
 	handle func(ctx context.Context, p peer, verb string, c *call) (any, error)
@@ -36,6 +38,11 @@ type Daemon struct {
 	endShell func()
 	// shutdown receives "reboot" or "poweroff" to end the daemon.
 	shutdown chan string
+	// screens moves the VTs with the console at a switch; a no-op when the
+	// daemon does not own the console (--hotkey=false).
+	screens screens
+	// orderMu serializes the writes of the store's console order.
+	orderMu sync.Mutex
 }
 
 // newDaemon opens the store and the parent cgroup.
@@ -69,9 +76,11 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 	d := &Daemon{
 		cfg: cfg, log: log, store: st, parent: parent, lock: lock,
 		ended:    map[string]string{},
+		resident: map[string]*boot{},
 		busy:     map[string]string{},
 		disk:     map[string]int64{},
 		endShell: func() {},
+		screens:  noScreens{},
 		shutdown: make(chan string, 1),
 	}
 	d.handle = d.dispatch
@@ -99,8 +108,11 @@ func (d *Daemon) claimStopped(name, op string) error {
 	}
 	// A boot claims the name too, and publishes itself before it releases
 	// its claim: holding the claim, the check below cannot race a boot.
-	if b := d.current(); b != nil && b.name == name {
+	if b := d.live(name); b != nil {
 		d.release(name)
+		if d.isResident(b) {
+			return fmt.Errorf("instance %s %w (resident: frozen in the background): stop it first (initns stop %s)", name, ErrRunning, name)
+		}
 		return fmt.Errorf("instance %s %w: stop it first (initns stop %s)", name, ErrRunning, name)
 	}
 	return nil

@@ -54,6 +54,9 @@ func (d *Daemon) startExec(name string, c *call) (proc *nsexec.Process, err erro
 
 // execIn starts c's command inside b, which holds the machine.
 func (d *Daemon) execIn(b *boot, c *call) (*nsexec.Process, error) {
+	if d.isResident(b) {
+		return nil, fmt.Errorf("instance %s is resident (frozen in the background): a command there would hang; switch to it first (initns switch %s)", b.name, b.name)
+	}
 	if d.isFrozen(b) {
 		return nil, fmt.Errorf("instance %s is frozen: a command there would hang; run %s to thaw it first", b.name, b.name)
 	}

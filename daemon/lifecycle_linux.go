@@ -29,8 +29,10 @@ type boot struct {
 	// Guarded by Daemon.mu.
 	stopping bool // a stop was asked: a reboot must not restart it
 	frozen   bool
-	frozenBy string // who froze it: "freeze", "commit" or "console"
-	err      error  // cleanup failure, once done
+	frozenBy string    // who froze it: "freeze", "commit", "console" or "switch"
+	err      error     // cleanup failure, once done
+	left     time.Time // when it last left the console (resident ones)
+	screen   any       // its console as it left it, for screens.Arrive
 }
 
 // current returns the instance holding the machine, or nil.
@@ -95,6 +97,9 @@ func (d *Daemon) finish(b *boot, ended string, restart bool) {
 	if d.active == b {
 		d.active = nil
 	}
+	if d.resident[b.name] == b {
+		delete(d.resident, b.name)
+	}
 	restart = restart && !b.stopping
 	b.err = err
 	d.ended[b.name] = ended
@@ -129,7 +134,9 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 	d.mu.Unlock()
 	// Ask the kernel, not our own record: an instance may freeze itself.
 	if frozen, _ := b.group.Frozen(); frozen || d.isFrozen(b) {
-		d.endConsole()
+		if d.current() == b {
+			d.endConsole()
+		}
 		if err := d.thaw(b); err != nil {
 			d.log.Warn("thaw before stop", "instance", b.name, "err", err)
 		}

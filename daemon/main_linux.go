@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,8 +38,9 @@ func Main(args []string) int {
 	}
 	var boot pid1.Settings
 	if isPID1 {
-		boot = pid1.Setup(slog.New(pid1.NewKmsgHandler(slog.NewTextHandler(os.Stderr, nil))))
-		cfg.apply(boot)
+		bootLog := slog.New(pid1.NewKmsgHandler(slog.NewTextHandler(os.Stderr, nil)))
+		boot = pid1.Setup(bootLog)
+		cfg.apply(boot, bootLog)
 	}
 	log, err := setupLog(cfg, isPID1)
 	if err != nil {
@@ -106,7 +109,7 @@ func setMemoryLimit() {
 
 // apply takes the daemon's settings from the kernel command line
 // (initns.root=, initns.socket=, initns.debug=1), over the flags.
-func (c *Config) apply(s pid1.Settings) {
+func (c *Config) apply(s pid1.Settings, log *slog.Logger) {
 	if v := s.Get("root"); v != "" {
 		c.Root = v
 		c.Log = v + "/log"
@@ -115,6 +118,29 @@ func (c *Config) apply(s pid1.Settings) {
 		c.Socket = v
 	}
 	c.Debug = c.Debug || s.Debug
+	c.applySwitch(s.Values, log)
+}
+
+// applySwitch takes the settings of switchFlags from the kernel command
+// line (initns.resident-max=2, initns.switch-keys=...). A bad value is
+// logged and the flag's value kept: PID 1 never stops on a usage error.
+func (c *Config) applySwitch(values map[string]string, log *slog.Logger) {
+	fs := flag.NewFlagSet("initns.", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	keep := *c
+	c.switchFlags(fs)
+	*c = keep // switchFlags set the defaults again
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := values[f.Name]; ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				log.Error("kernel command line", "setting", "initns."+f.Name, "err", err)
+			}
+		}
+	})
+	if err := c.checkBudget(); err != nil {
+		log.Error("kernel command line", "err", err)
+		c.ResidentMax, c.Memory = keep.ResidentMax, keep.Memory
+	}
 }
 
 func setupLog(cfg Config, isPID1 bool) (*slog.Logger, error) {

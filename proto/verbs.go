@@ -53,6 +53,8 @@ var Verbs = []Verb{
 		Help: "delete a stopped instance"},
 	{Name: "run", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
 		Help: "boot NAME (stopping the running one), or thaw it if frozen"},
+	{Name: "switch", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
+		Help: "give the console to NAME (thawed if resident, booted if stopped); the instance in front is frozen and stays resident"},
 	{Name: "stop", Min: 1, Max: 1, Args: "NAME", Complete: instance1,
 		Help: "stop NAME: halt signal, wait, then kill",
 		Flags: []Flag{

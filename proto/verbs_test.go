@@ -57,7 +57,7 @@ func TestUsage(t *testing.T) {
 			got = append(got, v.Usage())
 		}
 	}
-	want := []string{"new NAME IMAGE", "rm NAME", "run NAME", "stop NAME", "freeze NAME",
+	want := []string{"new NAME IMAGE", "rm NAME", "run NAME", "switch NAME", "stop NAME", "freeze NAME",
 		"exec NAME CMD [ARGS...]", "set NAME KEY=VALUE...", "reset NAME", "clone SRC DST",
 		"rename OLD NEW", "diff NAME", "default [NAME]", "ls [image|instance]", "seed DIR IMAGE",
 		"commit NAME IMAGE", "reboot", "poweroff", "help", "version"}

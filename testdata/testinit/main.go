@@ -6,6 +6,9 @@
 //	exit N              exit with status N
 //	fork N              start N children that sleep forever
 //	freeze-self         freeze its own cgroup (mounts cgroup2 at /sys/fs/cgroup)
+//	count               write to /count its pid and a counter it keeps in
+//	                    memory, one more every millisecond it runs from the
+//	                    first count on
 //
 // On the halt signal (SIGRTMIN+4) it writes /halted and exits 0, unless the
 // file /ignore-halt exists, in which case it never handles the signal.
@@ -25,6 +28,8 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -146,6 +151,10 @@ func do(cmd []string) {
 		unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "")
 		appendLine("/freezing", "1")
 		os.WriteFile("/sys/fs/cgroup/cgroup.freeze", []byte("1"), 0)
+	case "count":
+		ticking.Do(func() { go tick() })
+		os.WriteFile("/count.tmp", fmt.Appendf(nil, "%d %d\n", os.Getpid(), ticks.Load()), 0o644)
+		os.Rename("/count.tmp", "/count")
 	case "fork":
 		for i := 0; i < n; i++ {
 			if _, err := syscall.ForkExec("/proc/self/exe", []string{"sleeper"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}); err != nil {
@@ -188,6 +197,19 @@ func initctl() {
 			os.Exit(0)
 		}
 		appendLine("/initctl-errors", fmt.Sprintf("%d bytes: %x", n, req[:16]))
+	}
+}
+
+// ticks is the in-memory state the switch tests look at: frozen, it
+// stops; thawed, it goes on from where it was.
+var (
+	ticks   atomic.Int64
+	ticking sync.Once
+)
+
+func tick() {
+	for range time.Tick(time.Millisecond) {
+		ticks.Add(1)
 	}
 }
 

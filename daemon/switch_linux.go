@@ -1,0 +1,200 @@
+package daemon
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// screens moves the console's VTs with `switch` (daemon/console does it
+// on the machine's VTs). Leave is called while the departing instance
+// still runs: its display server must answer the release. It returns the
+// instance's console as it left it; Arrive, after the thaw or boot, puts
+// back what Leave returned (nil for a boot: the home VT).
+type screens interface {
+	Leave(name string, to any) any
+	Arrive(name string, saved any)
+}
+
+// noScreens is the daemon that does not own the console (--hotkey=false).
+type noScreens struct{}
+
+func (noScreens) Leave(string, any) any { return nil }
+func (noScreens) Arrive(string, any)    {}
+
+func (d *Daemon) cmdSwitch(c *call) (any, error) {
+	return nil, d.transition(c.args[0], planSwitch)
+}
+
+// transition runs the steps of plan (planRun or planSwitch) that give
+// name the console.
+func (d *Daemon) transition(name string, plan func(front string, frozen bool, name string, resident bool) []step) error {
+	if _, err := d.store.Instance(name); err != nil {
+		return err
+	}
+	err := func() error {
+		d.life.Lock()
+		defer d.life.Unlock()
+		// Claimed while it boots, so that rm or commit cannot start
+		// meanwhile; once it runs, they see it running.
+		if err := d.claim(name, "run"); err != nil {
+			return err
+		}
+		defer d.release(name)
+		b := d.current()
+		t := d.live(name)
+		steps := plan(activeName(b), b != nil && d.isFrozen(b), name, t != nil && t != b)
+		for _, s := range steps {
+			if err := d.runStep(s, b, t, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	d.saveOrder()
+	d.enforceResidents()
+	return err
+}
+
+// runStep does one step: b is the instance in front before the
+// transition, t the live instance name (nil when stopped).
+func (d *Daemon) runStep(s step, b, t *boot, name string) error {
+	switch s {
+	case stepEndConsole:
+		d.endConsole()
+	case stepThaw:
+		return d.thaw(b)
+	case stepStopOther:
+		if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
+			return fmt.Errorf("stop %s first: %w", b.name, err)
+		}
+	case stepPark:
+		var to any
+		if t != nil {
+			to = t.screen
+		}
+		return d.park(b, to)
+	case stepResume:
+		return d.resume(t)
+	case stepBoot:
+		err := d.start(name)
+		if err != nil && b != nil && d.isResident(b) {
+			// The boot failed after the one in front was put aside: it
+			// comes back rather than leave the console to nobody.
+			if rerr := d.resume(b); rerr != nil {
+				d.log.Error("give the console back after a failed boot", "instance", b.name, "err", rerr)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// park switches the console away from b (toward to, the arriving
+// instance's console), freezes b and keeps it resident. A freeze that
+// fails gives b its console back and fails the switch.
+func (d *Daemon) park(b *boot, to any) error {
+	start := time.Now()
+	screen := d.screens.Leave(b.name, to)
+	if !d.isFrozen(b) {
+		if _, err := d.freeze(b, freezeTimeout, "switch"); err != nil {
+			d.screens.Arrive(b.name, screen)
+			return fmt.Errorf("freeze %s to keep it resident: %w", b.name, err)
+		}
+	}
+	d.mu.Lock()
+	b.frozenBy, b.left, b.screen = "switch", time.Now(), screen
+	d.active = nil
+	d.resident[b.name] = b
+	d.mu.Unlock()
+	d.log.Info("state", "instance", b.name, "state", Resident, "took", time.Since(start))
+	return nil
+}
+
+// resume thaws the resident t and gives it the console.
+func (d *Daemon) resume(t *boot) error {
+	start := time.Now()
+	if err := d.thaw(t); err != nil {
+		return fmt.Errorf("thaw %s: %w", t.name, err)
+	}
+	d.mu.Lock()
+	delete(d.resident, t.name)
+	d.active = t
+	screen := t.screen
+	d.mu.Unlock()
+	d.screens.Arrive(t.name, screen)
+	d.log.Info("state", "instance", t.name, "state", Running, "resumed", true, "took", time.Since(start))
+	return nil
+}
+
+// live returns the boot of name if it is alive: in front or resident.
+func (d *Daemon) live(name string) *boot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.liveLocked(name)
+}
+
+func (d *Daemon) liveLocked(name string) *boot {
+	if d.active != nil && d.active.name == name {
+		return d.active
+	}
+	return d.resident[name]
+}
+
+func (d *Daemon) isResident(b *boot) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.resident[b.name] == b
+}
+
+// residents returns the resident instances, least recently in front first.
+func (d *Daemon) residents() []*boot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res := slices.Collect(maps.Values(d.resident))
+	slices.SortFunc(res, func(a, b *boot) int { return a.left.Compare(b.left) })
+	return res
+}
+
+// stopAll stops every live instance gracefully, all at once: the one in
+// front and the resident ones (each thawed, then asked to power off).
+// Called with d.life held.
+func (d *Daemon) stopAll(why string) {
+	all := d.residents()
+	if b := d.current(); b != nil {
+		all = append(all, b)
+	}
+	var wg sync.WaitGroup
+	for _, b := range all {
+		wg.Add(1)
+		spawn(d.log, "stop "+b.name, func() {
+			defer wg.Done()
+			if err := d.stop(b, false, d.cfg.StopTimeout); err != nil {
+				d.log.Error("stop before "+why, "instance", b.name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// saveOrder records in the store which instance has the console and which
+// are resident, for a restarted daemon's adoption. Off the switch's path:
+// the write is synced, which costs more than the switch itself; the
+// writes are serialized and each writes the state of its time, so the
+// last one written is the last state.
+func (d *Daemon) saveOrder() {
+	spawn(d.log, "console order", func() {
+		d.orderMu.Lock()
+		defer d.orderMu.Unlock()
+		res := d.residents()
+		names := make([]string, 0, len(res))
+		for _, r := range slices.Backward(res) {
+			names = append(names, r.name)
+		}
+		if err := d.store.SetConsoleOrder(activeName(d.current()), names); err != nil {
+			d.log.Error("console order", "err", err)
+		}
+	})
+}
