@@ -7,14 +7,26 @@ import (
 	"time"
 )
 
+// planCase is one case of planRun or planSwitch.
+type planCase struct {
+	front    string
+	frozen   bool
+	name     string
+	resident bool
+	want     []step
+}
+
+func checkPlan(t *testing.T, what string, plan func(string, bool, string, bool) []step, cases []planCase) {
+	t.Helper()
+	for _, c := range cases {
+		if got := plan(c.front, c.frozen, c.name, c.resident); !slices.Equal(got, c.want) {
+			t.Errorf("%s(%q, %v, %q, %v) = %v, want %v", what, c.front, c.frozen, c.name, c.resident, got, c.want)
+		}
+	}
+}
+
 func TestPlanRun(t *testing.T) {
-	cases := []struct {
-		front    string
-		frozen   bool
-		name     string
-		resident bool
-		want     []step
-	}{
+	checkPlan(t, "planRun", planRun, []planCase{
 		{"", false, "a", false, []step{stepBoot, stepEndConsole}},
 		{"a", false, "a", false, nil},
 		{"a", true, "a", false, []step{stepEndConsole, stepThaw}},
@@ -24,41 +36,21 @@ func TestPlanRun(t *testing.T) {
 		// always did, and NAME comes back as it was.
 		{"b", false, "a", true, []step{stepStopOther, stepResume, stepEndConsole}},
 		{"", false, "a", true, []step{stepResume, stepEndConsole}},
-	}
-	for _, c := range cases {
-		if got := planRun(c.front, c.frozen, c.name, c.resident); !slices.Equal(got, c.want) {
-			t.Errorf("planRun(%q, %v, %q, %v) = %v, want %v", c.front, c.frozen, c.name, c.resident, got, c.want)
-		}
-	}
+	})
 }
 
+// The one in front is never stopped by switch: it is parked.
 func TestPlanSwitch(t *testing.T) {
-	cases := []struct {
-		front    string
-		frozen   bool
-		name     string
-		resident bool
-		want     []step
-	}{
+	checkPlan(t, "planSwitch", planSwitch, []planCase{
 		{"", false, "a", false, []step{stepBoot, stepEndConsole}},
 		{"", false, "a", true, []step{stepResume, stepEndConsole}},
 		{"a", false, "a", false, nil},
 		// Ctrl+Alt+J froze a; switch a gives it back, as run does.
 		{"a", true, "a", false, []step{stepEndConsole, stepThaw}},
-		// The one in front is never stopped by switch: it is parked.
 		{"b", false, "a", false, []step{stepPark, stepBoot, stepEndConsole}},
 		{"b", false, "a", true, []step{stepPark, stepResume, stepEndConsole}},
 		{"b", true, "a", true, []step{stepPark, stepResume, stepEndConsole}},
-	}
-	for _, c := range cases {
-		got := planSwitch(c.front, c.frozen, c.name, c.resident)
-		if !slices.Equal(got, c.want) {
-			t.Errorf("planSwitch(%q, %v, %q, %v) = %v, want %v", c.front, c.frozen, c.name, c.resident, got, c.want)
-		}
-		if slices.Contains(got, stepStopOther) {
-			t.Errorf("planSwitch(%q, %v, %q, %v) stops an instance", c.front, c.frozen, c.name, c.resident)
-		}
-	}
+	})
 }
 
 func TestStateOf(t *testing.T) {

@@ -52,6 +52,16 @@ func (e *env) sortedProcs(name string) []string {
 	return pids
 }
 
+// boots switches to each of names in turn, each booted from stopped, and
+// waits for its init.
+func (e *env) boots(names ...string) {
+	e.t.Helper()
+	for _, n := range names {
+		e.ok("switch", n)
+		e.waitReport(n)
+	}
+}
+
 // startPair starts a daemon with instances a and b made from the test
 // image, both stopped.
 func startPair(t *testing.T, extra ...string) *env {
@@ -162,8 +172,7 @@ func TestSwitchWithRunCommitAndPoweroff(t *testing.T) {
 	e := startPair(t)
 	e.ok("run", "a")
 	e.waitReport("a")
-	e.ok("switch", "b")
-	e.waitReport("b")
+	e.boots("b")
 	// commit of a resident instance snapshots it, and it stays resident.
 	e.ok("commit", "a", "a-snap.tar")
 	if st := e.state("a"); st.State != "resident" || e.frozenEvent("a") != "1" {
@@ -177,10 +186,7 @@ func TestSwitchWithRunCommitAndPoweroff(t *testing.T) {
 	if st := e.state("a"); st.State != "running" || e.frozenEvent("a") != "0" {
 		t.Fatalf("run of resident a: %s", st.State)
 	}
-	e.ok("switch", "b")
-	e.waitReport("b")
-	e.ok("switch", "c")
-	e.waitReport("c")
+	e.boots("b", "c")
 	states := func() string {
 		var s []string
 		for _, i := range e.list().Instances {
@@ -212,12 +218,7 @@ func TestSwitchWithRunCommitAndPoweroff(t *testing.T) {
 
 func TestSwitchSurvivesDaemonRestart(t *testing.T) {
 	e := startPair(t)
-	e.ok("switch", "a")
-	e.waitReport("a")
-	e.ok("switch", "b")
-	e.waitReport("b")
-	e.ok("switch", "c")
-	e.waitReport("c")
+	e.boots("a", "b", "c")
 	before := e.list()
 	time.Sleep(100 * time.Millisecond) // the console order is written off the switch's path
 	e.daemon.Process.Kill()
@@ -241,10 +242,7 @@ func TestSwitchSurvivesDaemonRestart(t *testing.T) {
 
 func TestResidentMaxAndMemoryPolicy(t *testing.T) {
 	e := startPair(t, "--resident-max", "1")
-	e.ok("switch", "a")
-	e.waitReport("a")
-	e.ok("switch", "b")
-	e.waitReport("b")
+	e.boots("a", "b")
 	e.ok("switch", "c") // a and b resident: one too many; a is older
 	e.waitFor("a to be stopped", func() bool { return e.state("a").State == "stopped" })
 	if _, err := os.Stat(filepath.Join(e.rootfs("a"), "halted")); err != nil {
@@ -260,8 +258,7 @@ func TestResidentMaxAndMemoryPolicy(t *testing.T) {
 	// A threshold every machine crosses: free memory under 100%. The
 	// resident instance is stopped; the one in front never is.
 	m := startPair(t, "--memory-free", "100")
-	m.ok("switch", "a")
-	m.waitReport("a")
+	m.boots("a")
 	m.ok("switch", "b")
 	m.waitFor("a to be stopped", func() bool { return m.state("a").State == "stopped" })
 	time.Sleep(2500 * time.Millisecond) // one more check of the watcher
