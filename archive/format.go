@@ -154,6 +154,13 @@ func decompressor(br *bufio.Reader) (io.Reader, func(), error) {
 	return br, func() {}, nil
 }
 
+// NewXZReader returns the decompressed stream of the xz data r, for what
+// is not an image (kernel modules): the decoder of xz images, which refuses
+// (a *xz.DictError) any block whose dictionary exceeds 128 MiB.
+func NewXZReader(r io.Reader) (io.Reader, error) {
+	return xz.NewReader(r, xzMaxDict)
+}
+
 // limitErrors turns a decoder's refusal to exceed its memory limit into
 // an ErrBadImage that names the limit and what to do.
 type limitErrors struct{ r io.Reader }

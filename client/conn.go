@@ -4,29 +4,47 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
+	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"initns/proto"
 )
 
-// Conn is a client-mode connection to the daemon.
+// Conn is a client-mode connection to the daemon: a blocking socket read
+// and written with plain system calls. Package net would give the one
+// request of a command an epoll instance, a non-blocking connect and a
+// goroutine parked in the scheduler, which a command typed at a shell pays
+// for in start-up time and gets nothing back.
 type Conn struct {
-	c net.Conn
-	r *bufio.Reader
+	fd int
+	c  *os.File
+	r  *bufio.Reader
 }
 
 // Dial connects to the daemon's socket.
 func Dial(socket string) (*Conn, error) {
-	c, err := net.Dial("unix", socket)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the init daemon at %s (is it running? --socket or INITNS_SOCKET name another): %w", socket, err)
+		return nil, fmt.Errorf("socket: %w", err)
 	}
-	return &Conn{c: c, r: bufio.NewReader(c)}, nil
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: socket}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("cannot reach the init daemon at %s (is it running? --socket or INITNS_SOCKET name another): connect: %w", socket, err)
+	}
+	f := os.NewFile(uintptr(fd), socket)
+	return &Conn{fd: fd, c: f, r: bufio.NewReader(f)}, nil
 }
 
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }
+
+// HangUp ends the connection both ways while another goroutine may be
+// reading it: its read returns at once, and the daemon sees the client
+// gone. Close alone would wait for that read to end (the socket is
+// blocking).
+func (c *Conn) HangUp() { unix.Shutdown(c.fd, unix.SHUT_RDWR) }
 
 // Do sends one request and waits for its final reply, passing progress
 // events to progress (which may be nil). A failed request is an *proto.Error.

@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 
@@ -41,10 +40,9 @@ func runExec(socket string, req proto.Request) (int, error) {
 	// the daemon to end the command too.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
-	go func() { <-sig; conn.Close() }()
+	go func() { <-sig; conn.HangUp() }()
 	data, _ := json.Marshal(req)
-	uc := conn.c.(*net.UnixConn)
-	if _, _, err := uc.WriteMsgUnix(append(data, '\n'), unix.UnixRights(0, 1, 2), nil); err != nil {
+	if err := unix.Sendmsg(conn.fd, append(data, '\n'), unix.UnixRights(0, 1, 2), nil, 0); err != nil {
 		return 0, fmt.Errorf("send to daemon: %w", err)
 	}
 	res, err := conn.wait(nil)

@@ -19,11 +19,13 @@ import (
 // (run), and until `stop --kill` returns. Beside it, the same requests over
 // a raw socket from this process (dial, request, answer: the daemon's own
 // share), and from a static C client built from testdata/cclient, which
-// sends `run NAME` in the compatibility mode and stop's client-mode line.
-// The three take turns within each cycle, so that a busy machine weighs on
+// sends `run NAME` in the compatibility mode and stop's client-mode line,
+// and from the same few lines in Go (testdata/goclient): the floor of any
+// client whose process starts the Go runtime. The four take turns within each cycle, so that a busy machine weighs on
 // them alike.
 func BenchmarkClient(b *testing.B) {
 	cclient := buildCClient(b)
+	goclient := buildGoClient(b)
 	e := startDaemon(b)
 	e.image("bench.tar.gz", true, map[string]string{"sbin/init": benchInit})
 	e.ok("new", "bench", "bench.tar.gz")
@@ -47,6 +49,9 @@ func BenchmarkClient(b *testing.B) {
 		{"static C client",
 			func() func() { return command(b, cclient, e.sock, "run bench") },
 			func() func() { return command(b, cclient, e.sock, stopLine) }},
+		{"minimal Go client",
+			func() func() { return command(b, goclient, e.sock, "run bench") },
+			func() func() { return command(b, goclient, e.sock, stopLine) }},
 		{"initns (Go)",
 			func() func() { return command(b, initns, "--socket", e.sock, "run", "bench") },
 			func() func() { return command(b, initns, "--socket", e.sock, "stop", "--kill", "bench") }},
@@ -75,9 +80,11 @@ func BenchmarkClient(b *testing.B) {
 		return float64(pa) / float64(pc)
 	}
 	fmt.Printf("p50 ratios: Go/C run %.2fx, stop %.2fx (goal: at most 1.2x); Go/raw run %.2fx, stop %.2fx; C/raw run %.2fx, stop %.2fx\n",
-		ratio(run, 2, 1), ratio(stop, 2, 1), ratio(run, 2, 0), ratio(stop, 2, 0), ratio(run, 1, 0), ratio(stop, 1, 0))
-	b.ReportMetric(ratio(run, 2, 1), "run-go/c")
-	b.ReportMetric(ratio(stop, 2, 1), "stop-go/c")
+		ratio(run, 3, 1), ratio(stop, 3, 1), ratio(run, 3, 0), ratio(stop, 3, 0), ratio(run, 1, 0), ratio(stop, 1, 0))
+	fmt.Printf("the Go runtime's floor: minimal Go/C run %.2fx, stop %.2fx; initns/minimal Go run %.2fx, stop %.2fx\n",
+		ratio(run, 2, 1), ratio(stop, 2, 1), ratio(run, 3, 2), ratio(stop, 3, 2))
+	b.ReportMetric(ratio(run, 3, 1), "run-go/c")
+	b.ReportMetric(ratio(stop, 3, 1), "stop-go/c")
 }
 
 // buildCClient builds testdata/cclient statically, as a C client would
@@ -87,6 +94,18 @@ func buildCClient(b *testing.B) string {
 	cmd := exec.Command("gcc", "-static", "-O2", "-o", out, "../testdata/cclient/cclient.c")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build the C client: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// buildGoClient builds testdata/goclient as initns itself is built
+// (static, stripped).
+func buildGoClient(b *testing.B) string {
+	out := filepath.Join(b.TempDir(), "goclient")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../testdata/goclient")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the minimal Go client: %v\n%s", err, msg)
 	}
 	return out
 }

@@ -1,7 +1,9 @@
 package daemon_test
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -229,11 +231,46 @@ func TestExec(t *testing.T) {
 		t.Fatalf("exit status %d (%s), want 42", r.code, r.stderr)
 	}
 	e.refused(1, "exec the command", "exec", "box", "--", "/no/such/program")
+	execInterrupted(e)
 	e.ok("freeze", "box")
 	e.refused(1, "frozen", "exec", "box", "--", "sh", "-c", "true")
 	e.ok("run", "box")
 	e.ok("stop", "box")
 	e.groupGone("box")
+}
+
+// execInterrupted: Ctrl+C ends an exec client at once, even while it
+// waits for the daemon's answer, and the daemon then ends the command.
+func execInterrupted(e *env) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "exec", "box", "--", "sh", "-c", "echo $$; exec sleep 1000")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	pid, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		e.t.Fatalf("exec's command printed no pid: %v", err)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		e.t.Fatal("exec client still running 10 s after SIGINT")
+	}
+	alive := "kill -0 " + strings.TrimSpace(pid)
+	for deadline := time.Now().Add(10 * time.Second); e.client("exec", "box", "--", "sh", "-c", alive).code == 0; {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("exec's command (pid %s in the instance) still runs after its client ended", strings.TrimSpace(pid))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestPoweroffAndRebootEndTheDaemon: not PID 1, poweroff and reboot stop

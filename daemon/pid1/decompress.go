@@ -7,7 +7,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+
+	"initns/archive"
 )
 
 // maxModuleSize bounds a decompressed module (the largest in-tree modules,
@@ -24,7 +25,10 @@ func decompress(name string, r io.Reader) ([]byte, error) {
 	case strings.HasSuffix(name, ".ko"):
 		dr = r
 	case strings.HasSuffix(name, ".ko.xz"):
-		x, err := xz.NewReader(r)
+		// The images' xz decoder, with its bound on the dictionary: one
+		// xz decoder in the binary, and no allocation a module file
+		// names.
+		x, err := archive.NewXZReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("xz %s: %w", name, err)
 		}
