@@ -19,6 +19,10 @@ const (
 	// Resync: the device lost events (SYN_DROPPED); read its key state
 	// (EVIOCGKEY) and pass it to Seed.
 	Resync
+	// Next and Previous: a cycling chord was pressed (Bind), which gives
+	// the console to the next or the previous system.
+	Next
+	Previous
 )
 
 // modifier bits of a device's held keys.
@@ -37,17 +41,18 @@ var modifierKeys = map[uint16]uint8{
 	keyLeftAlt: leftAlt, keyRightAlt: rightAlt,
 }
 
-// Chord recognises Ctrl+Alt+J across any number of keyboards. It fires
-// when J goes down (not on autorepeat) while some keyboard holds a Ctrl and
-// some keyboard holds an Alt, once per press: a second J press within the
-// debounce time of the last fire, by event timestamp, is ignored. Other
-// held keys (Shift, Meta) do not prevent the chord. A Chord is not safe
-// for concurrent use; the zero value is not usable, call NewChord.
+// Chord recognises Ctrl+Alt+J, and the chords bound with Bind, across any
+// number of keyboards. It fires when the key goes down (not on autorepeat)
+// while some keyboard holds a Ctrl and some keyboard holds an Alt, once
+// per press: a second press of the same key within the debounce time of
+// its last fire, by event timestamp, is ignored. Other held keys (Shift,
+// Meta) do not prevent the chord. A Chord is not safe for concurrent use;
+// the zero value is not usable, call NewChord.
 type Chord struct {
 	debounce time.Duration
 	devices  map[string]*keyboard
-	fired    bool
-	last     time.Duration // timestamp of the last fire
+	keys     map[uint16]Action        // Ctrl+Alt+key does this
+	last     map[uint16]time.Duration // timestamp of each key's last fire
 }
 
 // keyboard is what the chord knows of one device.
@@ -58,7 +63,16 @@ type keyboard struct {
 
 // NewChord returns a chord with no keys held and the given debounce time.
 func NewChord(debounce time.Duration) *Chord {
-	return &Chord{debounce: debounce, devices: map[string]*keyboard{}}
+	return &Chord{debounce: debounce, devices: map[string]*keyboard{},
+		keys: map[uint16]Action{keyJ: Fire}, last: map[uint16]time.Duration{}}
+}
+
+// Bind makes Ctrl+Alt+key answer a (Next or Previous). Ctrl+Alt+J keeps
+// its meaning: binding J is ignored.
+func (c *Chord) Bind(key uint16, a Action) {
+	if key != keyJ {
+		c.keys[key] = a
+	}
 }
 
 // Feed takes one event from device dev (any name that tells devices
@@ -90,20 +104,20 @@ func (c *Chord) Feed(dev string, ev Event) Action {
 		}
 		return None
 	}
-	if ev.Code == keyJ && ev.Value == keyDown && c.holds(anyCtrl) && c.holds(anyAlt) {
-		return c.fire(ev.Time)
+	if a, ok := c.keys[ev.Code]; ok && ev.Value == keyDown && c.holds(anyCtrl) && c.holds(anyAlt) {
+		return c.fire(ev.Code, ev.Time, a)
 	}
 	return None
 }
 
 // fire applies the debounce. Devices are read in no particular order, so
 // a duplicate may carry an earlier timestamp than the press that fired.
-func (c *Chord) fire(at time.Duration) Action {
-	if c.fired && absDuration(at-c.last) < c.debounce {
+func (c *Chord) fire(key uint16, at time.Duration, a Action) Action {
+	if last, ok := c.last[key]; ok && absDuration(at-last) < c.debounce {
 		return None
 	}
-	c.fired, c.last = true, at
-	return Fire
+	c.last[key] = at
+	return a
 }
 
 // Seed sets what device dev holds from its key state bitmap (EVIOCGKEY):

@@ -20,7 +20,8 @@ import (
 // EV_KEY, EV_SYN SYN_REPORT); "dropped" is EV_SYN SYN_DROPPED. The frames
 // are encoded as raw struct input_event records, one stream per device, and
 // decoded again by Decoder before they reach the Chord. "!" marks the line
-// whose frame must fire; "resync=" marks the line whose frame must ask for
+// whose frame must fire (Ctrl+Alt+J), "!next" and "!prev" the lines whose
+// frame must cycle (PAGEDOWN and PAGEUP are bound); "resync=" marks the line whose frame must ask for
 // a resync, and the keys the device holds then.
 var chordScripts = []struct{ name, script string }{
 	{"left modifiers", `
@@ -157,12 +158,33 @@ var chordScripts = []struct{ name, script string }{
 		b 1.20 RIGHTALT up resync=
 		b 1.30 RIGHTALT down
 		a 1.40 J down !`},
+	{"cycling chords", `
+		kbd 1.00 LEFTCTRL down
+		kbd 1.05 LEFTALT down
+		kbd 1.10 PAGEDOWN down !next
+		kbd 1.15 PAGEDOWN up
+		kbd 1.20 PAGEUP down !prev
+		kbd 1.25 PAGEUP up
+		kbd 1.30 J down !
+		kbd 1.35 J up`},
+	{"cycling chord across keyboards, debounced per key", `
+		a 1.00 RIGHTCTRL down
+		b 1.01 RIGHTALT down
+		b 1.100 PAGEDOWN down !next
+		a 1.101 PAGEDOWN down
+		b 1.102 J down !
+		b 1.20 PAGEDOWN up
+		b 1.50 PAGEDOWN down !next`},
+	{"pagedown without alt", `
+		kbd 1.00 LEFTCTRL down
+		kbd 1.10 PAGEDOWN down
+		kbd 1.15 PAGEDOWN repeat`},
 }
 
 var keyNames = map[string]uint16{
 	"LEFTCTRL": keyLeftCtrl, "RIGHTCTRL": keyRightCtrl,
 	"LEFTALT": keyLeftAlt, "RIGHTALT": keyRightAlt,
-	"J": keyJ, "K": 37,
+	"J": keyJ, "K": 37, "PAGEDOWN": 109, "PAGEUP": 104,
 }
 
 var keyValues = map[string]int32{"up": keyUp, "down": keyDown, "repeat": keyRepeat}
@@ -171,7 +193,7 @@ var keyValues = map[string]int32{"up": keyUp, "down": keyDown, "repeat": keyRepe
 type step struct {
 	dev    string
 	events int
-	fire   bool
+	fire   Action // None, Fire, Next or Previous
 	resync []byte // EVIOCGKEY state, nil when no resync is expected
 }
 
@@ -188,21 +210,24 @@ func TestChordScripts(t *testing.T) {
 func run(t *testing.T, steps []step, streams map[string]*bytes.Buffer) {
 	t.Helper()
 	c := NewChord(DefaultDebounce)
+	c.Bind(keyNames["PAGEDOWN"], Next)
+	c.Bind(keyNames["PAGEUP"], Previous)
+	c.Bind(keyJ, Next) // ignored: J stays the host shell's
 	dec := map[string]*Decoder{}
 	for dev, s := range streams {
 		dec[dev] = NewDecoder(s)
 		c.Seed(dev, nil)
 	}
 	for i, st := range steps {
-		fired, resynced := false, false
+		fired, resynced := None, false
 		for range st.events {
 			ev, err := dec[st.dev].Next()
 			if err != nil {
 				t.Fatalf("line %d: %v", i+1, err)
 			}
-			switch c.Feed(st.dev, ev) {
-			case Fire:
-				fired = true
+			switch a := c.Feed(st.dev, ev); a {
+			case Fire, Next, Previous:
+				fired = a
 			case Resync:
 				if st.resync == nil {
 					t.Fatalf("line %d: unexpected resync", i+1)
@@ -264,7 +289,11 @@ func compileLine(t *testing.T, f []string, at time.Duration) ([]byte, step) {
 	for _, extra := range f[4:] {
 		switch {
 		case extra == "!":
-			st.fire = true
+			st.fire = Fire
+		case extra == "!next":
+			st.fire = Next
+		case extra == "!prev":
+			st.fire = Previous
 		case strings.HasPrefix(extra, "resync="):
 			st.resync = keyBitmap(t, strings.Split(strings.TrimPrefix(extra, "resync="), ","))
 		default:
@@ -288,6 +317,28 @@ func keyBitmap(t *testing.T, names []string) []byte {
 		codes = append(codes, code)
 	}
 	return bitmapOf(codes...)
+}
+
+func TestParseChord(t *testing.T) {
+	good := map[string]uint16{"ctrl+alt+pagedown": 109, "Alt+Ctrl+PageUp": 104, "ctrl+alt+k": 37, "ctrl+alt+1": 2, "ctrl+alt+0": 11, "ctrl+alt+f12": 88}
+	for s, want := range good {
+		if got, err := ParseChord(s); err != nil || got != want {
+			t.Errorf("ParseChord(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "pagedown", "ctrl+pagedown", "ctrl+shift+pagedown", "ctrl+alt+j", "ctrl+alt+nosuchkey", "ctrl+alt+alt", "ctrl+alt+x+y"} {
+		if _, err := ParseChord(s); err == nil {
+			t.Errorf("ParseChord(%q): no error", s)
+		}
+	}
+	if n, p, err := ParseSwitchKeys("ctrl+alt+pagedown,ctrl+alt+pageup"); err != nil || n != 109 || p != 104 {
+		t.Errorf("ParseSwitchKeys of the default = %d %d %v", n, p, err)
+	}
+	for _, s := range []string{"ctrl+alt+pagedown", "ctrl+alt+a,ctrl+alt+a", "ctrl+alt+a,ctrl+alt+j"} {
+		if _, _, err := ParseSwitchKeys(s); err == nil {
+			t.Errorf("ParseSwitchKeys(%q): no error", s)
+		}
+	}
 }
 
 func TestForgetDropsHeldKeys(t *testing.T) {

@@ -91,10 +91,13 @@ func (l *loop) feed(fd int, d *device, b []byte) {
 		b = append(d.pending, b...)
 	}
 	for ; len(b) >= EventSize; b = b[EventSize:] {
-		switch l.chord.Feed(d.path, decodeEvent(b)) {
+		switch a := l.chord.Feed(d.path, decodeEvent(b)); a {
 		case Fire:
 			l.log.Info("chord pressed", "path", d.path)
 			l.w.Fire()
+		case Next, Previous:
+			l.log.Info("cycling chord pressed", "path", d.path, "next", a == Next)
+			l.w.Cycle(a)
 		case Resync:
 			l.log.Warn("keyboard events dropped; reading its state again", "path", d.path)
 			l.seed(fd)

@@ -2,7 +2,8 @@
 // evdev devices of a directory (/dev/input), follows keyboards that are
 // plugged in or removed later, and reports the host chord, Ctrl+Alt+J
 // (either Ctrl, either Alt, the keys may be pressed on different
-// keyboards).
+// keyboards), and the cycling chords of `switch` (Ctrl+Alt+PgDn and
+// Ctrl+Alt+PgUp by default; ParseChord reads others).
 //
 // The chord itself is pure code: Chord is fed the events of struct
 // input_event records (decoded by Decoder from any io.Reader) and says when

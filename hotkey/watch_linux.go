@@ -21,6 +21,11 @@ type Watcher struct {
 	// must return quickly (start the work on another goroutine): while it
 	// runs no key is read.
 	Fire func()
+	// Cycle, if not nil, is called like Fire when Ctrl+Alt+NextKey
+	// (Next) or Ctrl+Alt+PrevKey (Previous) is pressed; key codes of
+	// ParseChord, 0 for none.
+	Cycle            func(Action)
+	NextKey, PrevKey uint16
 	// Log receives device arrivals and departures; nil discards them.
 	Log *slog.Logger
 	// Debounce is the Chord's debounce time; 0 means DefaultDebounce.
@@ -93,6 +98,13 @@ func (w *Watcher) newLoop() (*loop, error) {
 		debounce = DefaultDebounce
 	}
 	l.chord = NewChord(debounce)
+	if w.Cycle != nil {
+		for key, a := range map[uint16]Action{w.NextKey: Next, w.PrevKey: Previous} {
+			if key != 0 {
+				l.chord.Bind(key, a)
+			}
+		}
+	}
 	var err error
 	if l.epoll, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)

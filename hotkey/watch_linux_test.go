@@ -339,3 +339,36 @@ func TestIoctlNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchCycle: the cycling chords reach Cycle with their direction,
+// from a keyboard plugged in while the watcher runs, with Ctrl and Alt on
+// another keyboard; Ctrl+Alt+J still reaches Fire.
+func TestWatchCycle(t *testing.T) {
+	f := newFakeInput(t, t.TempDir())
+	cycles := make(chan Action, 4)
+	w := f.watcher()
+	w.Cycle = func(a Action) { cycles <- a }
+	w.NextKey, w.PrevKey = 109, 104
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	f.plug("event0")
+	f.press("event0", 1.0, change{keyLeftCtrl, keyDown}, change{keyLeftAlt, keyDown})
+	f.plug("event5")
+	for i, want := range []Action{Next, Previous, Next} {
+		key := map[Action]uint16{Next: 109, Previous: 104}[want]
+		f.press("event5", 2.0+float64(i), change{key, keyDown}, change{key, keyUp})
+		select {
+		case got := <-cycles:
+			if got != want {
+				t.Fatalf("cycle %d: %v, want %v", i, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("cycle %d: not reported", i)
+		}
+	}
+	f.press("event5", 9.0, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.expectFire("Ctrl+Alt+J beside the cycling chords")
+	f.expectNoFire("one fire for one J")
+}

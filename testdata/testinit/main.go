@@ -67,7 +67,9 @@ func main() {
 	if err := unix.Mkfifo("/ctl", 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "testinit: mkfifo /ctl:", err)
 	}
-	writeReport()
+	// The halt handler before the report: the tests stop an instance once
+	// it reported, and the kernel drops a signal a namespace's init does
+	// not handle.
 	if _, err := os.Stat("/ignore-halt"); err != nil {
 		halt := make(chan os.Signal, 1)
 		signal.Notify(halt, haltSignals()...)
@@ -77,6 +79,7 @@ func main() {
 			os.Exit(0)
 		}()
 	}
+	writeReport()
 	if _, err := os.Stat("/initctl"); err == nil {
 		go initctl()
 	}
