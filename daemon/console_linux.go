@@ -47,12 +47,40 @@ func (h consoleHost) ThawFrozen(name string) error {
 	return d.thaw(b)
 }
 
+// cycle gives the console to the next (or previous) live instance, as
+// `switch` does: the cycling chord.
+func (d *Daemon) cycle(forward bool) {
+	insts, _ := d.store.Instances()
+	var live []string
+	for _, i := range insts {
+		if d.live(i.Name) != nil {
+			live = append(live, i.Name)
+		}
+	}
+	name := cycleTarget(live, activeName(d.current()), forward)
+	if name == "" {
+		d.log.Info("cycling chord: no other live instance")
+		return
+	}
+	d.log.Info("cycling chord", "to", name, "forward", forward)
+	if err := d.transition(name, planSwitch); err != nil {
+		d.log.Error("cycling chord", "to", name, "err", err)
+	}
+}
+
 // startConsole watches the keyboards for Ctrl+Alt+J and runs the host
 // shell on VT63 (SPEC §7).
 func (d *Daemon) startConsole(ctx context.Context) {
 	m := console.New(consoleHost{d}, d.log, console.Config{})
 	d.endShell = m.EndShell
 	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
+	next, prev, err := hotkey.ParseSwitchKeys(d.cfg.SwitchKeys)
+	if err != nil {
+		d.log.Error("switch keys: no cycling chord", "err", err)
+	} else {
+		w.NextKey, w.PrevKey = next, prev
+		w.Cycle = func(a hotkey.Action) { spawn(d.log, "cycle", func() { d.cycle(a == hotkey.Next) }) }
+	}
 	spawn(d.log, "hotkey", func() {
 		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("hotkey", "err", err)

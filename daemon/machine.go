@@ -111,3 +111,28 @@ func evictions(res []parked, max int, short bool) []string {
 	}
 	return names
 }
+
+// cycleTarget is the instance a cycling chord gives the console to: the
+// one after front (before it, backwards) among the live instances in ls
+// order, wrapping around; the first (last) when none is in front; ""
+// when there is no other.
+func cycleTarget(live []string, front string, forward bool) string {
+	if len(live) == 0 {
+		return ""
+	}
+	step := 1
+	if !forward {
+		step = len(live) - 1
+	}
+	i := slices.Index(live, front)
+	switch {
+	case i < 0 && forward:
+		return live[0]
+	case i < 0:
+		return live[len(live)-1]
+	}
+	if next := live[(i+step)%len(live)]; next != front {
+		return next
+	}
+	return ""
+}

@@ -121,3 +121,28 @@ func TestMemoryPolicy(t *testing.T) {
 		t.Error("policy off, yet short")
 	}
 }
+
+func TestCycleTarget(t *testing.T) {
+	live := []string{"a", "b", "c"}
+	cases := []struct {
+		live    []string
+		front   string
+		forward bool
+		want    string
+	}{
+		{live, "a", true, "b"},
+		{live, "c", true, "a"},
+		{live, "a", false, "c"},
+		{live, "b", false, "a"},
+		{live, "", true, "a"},
+		{live, "", false, "c"},
+		{[]string{"a"}, "a", true, ""},
+		{[]string{"a"}, "a", false, ""},
+		{nil, "", true, ""},
+	}
+	for _, c := range cases {
+		if got := cycleTarget(c.live, c.front, c.forward); got != c.want {
+			t.Errorf("cycleTarget(%v, %q, %v) = %q, want %q", c.live, c.front, c.forward, got, c.want)
+		}
+	}
+}
