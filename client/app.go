@@ -43,6 +43,10 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ae) && ae.Code == proto.CodeUsage, errors.As(err, &ue):
 		return 2
+	case errors.As(err, &ae) && ae.Code == proto.CodeNotFound:
+		return 127 // as a shell says a command is not found
+	case errors.As(err, &ae) && ae.Code == proto.CodeNotExecutable:
+		return 126
 	}
 	return 1
 }
@@ -91,6 +95,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 // help is urfave/cli's own, which lists the commands.
 var actions = map[string]cli.ActionFunc{
 	"exec":    execCommand,
+	"shell":   shellCommand,
 	"diff":    diff,
 	"default": setDefault,
 	"ls":      list,
@@ -125,16 +130,25 @@ func command(v proto.Verb) *cli.Command {
 	}
 	if v.Name == "exec" {
 		// Everything after NAME is the command's, flags included.
-		c.ArgsUsage, c.SkipFlagParsing = "NAME -- CMD [ARGS...]", true
+		c.ArgsUsage, c.SkipFlagParsing = "[OPTIONS] NAME [--] CMD [ARGS...]", true
 	}
 	if v.Progress {
 		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"})
 	}
 	for _, f := range v.Flags {
-		if f.Duration {
-			c.Flags = append(c.Flags, &cli.DurationFlag{Name: f.Name, Usage: f.Help})
-		} else {
-			c.Flags = append(c.Flags, &cli.BoolFlag{Name: f.Name, Usage: f.Help})
+		var aliases []string
+		if f.Alias != "" {
+			aliases = []string{f.Alias}
+		}
+		switch {
+		case f.Duration:
+			c.Flags = append(c.Flags, &cli.DurationFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
+		case f.Repeat:
+			c.Flags = append(c.Flags, &cli.StringSliceFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
+		case f.Value != "":
+			c.Flags = append(c.Flags, &cli.StringFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
+		default:
+			c.Flags = append(c.Flags, &cli.BoolFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
 		}
 	}
 	return c

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"initns/nsexec"
 	"initns/proto"
 	"initns/store"
 )
@@ -24,6 +25,10 @@ type call struct {
 	env      []string        // exec: the caller's TERM and the like
 	overlay  bool            // new: an overlay instance
 	hangup   <-chan struct{} // exec: closed when the client goes away
+	req      *proto.Request  // client mode: the request (exec's options)
+	// sendFD sends a line with a descriptor to the client (exec's
+	// terminal); nil where the connection cannot carry one.
+	sendFD func(line []byte, fd int) error
 }
 
 // command is one verb of the socket with the daemon's handler of it.
@@ -41,6 +46,7 @@ var handlers = map[string]func(d *Daemon, c *call) (any, error){
 	"stop":        (*Daemon).cmdStop,
 	"freeze":      (*Daemon).cmdFreeze,
 	"exec":        (*Daemon).cmdExec,
+	"shell":       (*Daemon).cmdShell,
 	"set":         (*Daemon).cmdSet,
 	"reset":       (*Daemon).cmdReset,
 	"clone":       (*Daemon).cmdClone,
@@ -302,6 +308,22 @@ func activeName(b *boot) string {
 // usageError tells whether err is the caller's mistake rather than a failure.
 func usageError(err error) bool {
 	return errors.Is(err, proto.ErrUsage) || errors.Is(err, store.ErrInvalidName)
+}
+
+// errorCode classifies a failed request for the client's exit status: a
+// usage error (2), exec's command not found (127) or not executable (126),
+// or a failure (1).
+func errorCode(err error) proto.Code {
+	var ce *nsexec.CommandError
+	switch {
+	case usageError(err):
+		return proto.CodeUsage
+	case errors.As(err, &ce) && ce.NotFound():
+		return proto.CodeNotFound
+	case errors.As(err, &ce) && ce.NotExecutable():
+		return proto.CodeNotExecutable
+	}
+	return proto.CodeFailed
 }
 
 // joinLines renders a list result as compatibility-mode body lines.

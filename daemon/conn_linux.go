@@ -136,6 +136,27 @@ func (w *wire) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeFD sends p with the descriptor fd attached (SCM_RIGHTS), under the
+// same rules as Write. The kernel ends the client's read at the end of
+// this message, so the descriptor arrives with exactly these bytes.
+func (w *wire) writeFD(p []byte, fd int) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.werr != nil {
+		return w.werr
+	}
+	w.c.SetWriteDeadline(time.Now().Add(w.idle))
+	n, _, err := w.c.WriteMsgUnix(p, unix.UnixRights(fd), nil)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	w.werr = err
+	if err != nil && w.gone != nil {
+		w.gone()
+	}
+	return err
+}
+
 // watch watches the connection while a request runs, and calls gone if
 // the client goes away: it closes the connection, or does not read what
 // the request sends it. The returned function ends the watch; a byte of a

@@ -34,8 +34,8 @@ func TestExecInsideTheInstance(t *testing.T) {
 	if out := e.ok("exec", "box", "--", "busybox", "grep", "^0::", "/proc/self/cgroup"); out != "0::/initns.exec\n" {
 		t.Errorf("exec's command is in cgroup %q, want the leaf 0::/initns.exec", out)
 	}
-	e.refused(1, "command not found", "exec", "box", "--", "no-such-command")
-	e.refused(1, "cannot run", "exec", "box", "--", "nox")
+	e.refused(127, "command not found", "exec", "box", "--", "no-such-command")
+	e.refused(126, "cannot run", "exec", "box", "--", "nox")
 
 	host, _ := os.Hostname()
 	e.ok("exec", "box", "--", "busybox", "hostname", "inside-box")

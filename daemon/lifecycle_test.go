@@ -230,7 +230,7 @@ func TestExec(t *testing.T) {
 	if r := e.client("exec", "box", "--", "sh", "-c", "exit 42"); r.code != 42 {
 		t.Fatalf("exit status %d (%s), want 42", r.code, r.stderr)
 	}
-	e.refused(1, "exec the command", "exec", "box", "--", "/no/such/program")
+	e.refused(127, "command not found", "exec", "box", "--", "/no/such/program")
 	execInterrupted(e)
 	e.ok("freeze", "box")
 	e.refused(1, "frozen", "exec", "box", "--", "sh", "-c", "true")

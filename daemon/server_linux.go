@@ -307,18 +307,18 @@ func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 	// exec learns of a client gone as every request does, and kills its
 	// command.
 	cl.hangup = ctx.Done()
+	cl.req = &req
+	if s.wire != nil {
+		cl.sendFD = s.wire.writeFD
+	}
 	result, err := d.handle(ctx, s.p, req.Cmd, cl)
 	enc.Encode(reply(result, err))
-	return req.Cmd == "exec"
+	return req.Cmd == "exec" || req.Cmd == "shell"
 }
 
 func reply(result any, err error) proto.Reply {
 	if err != nil {
-		code := proto.CodeFailed
-		if usageError(err) {
-			code = proto.CodeUsage
-		}
-		return proto.Reply{Done: true, Code: code, Error: err.Error()}
+		return proto.Reply{Done: true, Code: errorCode(err), Error: err.Error()}
 	}
 	r := proto.Reply{Done: true}
 	if result != nil {

@@ -1,6 +1,7 @@
 package nsexec
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"syscall"
@@ -16,9 +17,23 @@ type ExecConfig struct {
 	PidFD    int      // pidfd of the instance's init: its namespaces are joined
 	CgroupFD int      // the instance's cgroup: the command is born inside it
 	Argv     []string // the command; a name without a slash is looked up in Path inside the instance
+	Prog     string   // the program to run, when it is not Argv[0] (a login shell's argv[0] is "-sh")
 	Path     []string // directories to look the command up in, as the instance sees them
 	Env      []string
 	Stdio    [3]int // descriptors for the command's stdin, stdout and stderr
+	// CTTY makes Stdio[0], a terminal, the controlling terminal of the
+	// command's new session.
+	CTTY bool
+	Dir  string // working directory, as the instance sees it; "" is /
+	Cred *Cred  // the user to run as; nil stays root
+}
+
+// Cred is a user of the instance: the command switches to it, groups
+// first, after it has joined the instance and before it changes
+// directory, so the directory is reached with the user's rights.
+type Cred struct {
+	Uid, Gid uint32
+	Groups   []uint32 // supplementary groups; empty: none
 }
 
 // Exec runs a command inside a running instance: in its namespaces
@@ -53,12 +68,19 @@ type execPlan struct {
 	pidfd  int     // the instance init's, whose namespaces are joined
 	paths  []*byte // candidates, in order, as execvp tries them
 	stdio  [3]int
+	ctty   bool
+	dir    *byte
+	cred   *Cred
+	groups *uint32 // &cred.Groups[0], or nil
 }
 
 func newExecPlan(cfg ExecConfig) (*plan, error) {
 	var cs cstrings
-	e := &execPlan{pidfd: cfg.PidFD, stdio: cfg.Stdio}
-	for _, c := range candidates(cfg.Argv[0], cfg.Path) {
+	e := &execPlan{pidfd: cfg.PidFD, stdio: cfg.Stdio, ctty: cfg.CTTY, dir: cs.of(cmp.Or(cfg.Dir, "/")), cred: cfg.Cred}
+	if e.cred != nil && len(e.cred.Groups) > 0 {
+		e.groups = &e.cred.Groups[0]
+	}
+	for _, c := range candidates(cmp.Or(cfg.Prog, cfg.Argv[0]), cfg.Path) {
 		e.paths = append(e.paths, cs.of(c))
 	}
 	p := newPlan(&cs, cfg.Argv, cfg.Env)
@@ -128,16 +150,27 @@ func (p *plan) execChild() {
 //go:nosplit
 //go:norace
 func (p *plan) command() {
-	st, e := stageChdir, syscall.Errno(0)
-	if _, _, e = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(p.slash)), 0, 0); e == 0 {
-		st = stageConsole
-		for fd := 0; fd < 3 && e == 0; fd++ {
-			_, _, e = syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.exec.stdio[fd]), uintptr(fd), 0)
-		}
+	st, e := stageConsole, syscall.Errno(0)
+	for fd := 0; fd < 3 && e == 0; fd++ {
+		_, _, e = syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.exec.stdio[fd]), uintptr(fd), 0)
 	}
 	if e == 0 {
 		st = stageSetsid
 		_, _, e = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
+	}
+	if e == 0 && p.exec.ctty {
+		// A session leader without a controlling terminal acquires the
+		// terminal it names: the shell then has job control, and the
+		// terminal's hangup reaches the session.
+		st = stageCtty
+		_, _, e = syscall.RawSyscall(unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+	}
+	if e == 0 && p.exec.cred != nil {
+		st, e = p.switchUser()
+	}
+	if e == 0 {
+		st = stageCwd
+		_, _, e = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(p.exec.dir)), 0, 0)
 	}
 	if e == 0 {
 		st = stageCloseRange
@@ -149,6 +182,26 @@ func (p *plan) command() {
 		e = p.execvp()
 	}
 	report(uintptr(p.errW), st, uint32(e), 127)
+}
+
+// switchUser sets the groups, then the gid, then the uid: each step
+// needs the privilege the next one drops. The raw calls change this
+// process alone, which is the child's only thread.
+//
+//go:nosplit
+//go:norace
+func (p *plan) switchUser() (stage, syscall.Errno) {
+	c := p.exec.cred
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.Groups)), uintptr(unsafe.Pointer(p.exec.groups)), 0); e != 0 {
+		return stageUser, e
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESGID, uintptr(c.Gid), uintptr(c.Gid), uintptr(c.Gid)); e != 0 {
+		return stageUser, e
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESUID, uintptr(c.Uid), uintptr(c.Uid), uintptr(c.Uid)); e != 0 {
+		return stageUser, e
+	}
+	return 0, 0
 }
 
 // execvp tries each candidate as execvp(3) does: on to the next when a
@@ -215,6 +268,9 @@ func commandError(rec record) *CommandError {
 func (e *CommandError) NotFound() bool {
 	return e.Stage == stageExecCommand.String() && (e.Errno == unix.ENOENT || e.Errno == unix.ENOTDIR)
 }
+
+// NoDir tells a working directory the command could not change to.
+func (e *CommandError) NoDir() bool { return e.Stage == stageCwd.String() }
 
 // NotExecutable: see NotFound.
 func (e *CommandError) NotExecutable() bool {

@@ -23,13 +23,17 @@ const (
 	stageFork
 	stageExecCommand
 	stageDev
+	stageCtty
+	stageUser
+	stageCwd
 )
 
 func (s stage) String() string {
 	names := [...]string{"", "make / private", "bind the root filesystem on itself", "enter the root filesystem",
 		"pivot_root", "detach the old root", "move the root filesystem over /", "chroot", "chdir /",
 		"set up stdin, stdout and stderr", "setsid", "close the daemon's descriptors", "exec " + Init,
-		"join the instance's namespaces", "fork the command", "exec the command", "mount devtmpfs on /dev"}
+		"join the instance's namespaces", "fork the command", "exec the command", "mount devtmpfs on /dev",
+		"make the terminal its controlling terminal", "switch to the user", "change to the working directory"}
 	if int(s) < len(names) {
 		return names[s]
 	}

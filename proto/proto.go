@@ -27,7 +27,12 @@ type Request struct {
 	Kill    bool          `json:"kill,omitempty"`    // stop: kill at once
 	Timeout time.Duration `json:"timeout,omitempty"` // stop: graceful timeout (0: the daemon's default)
 	Overlay bool          `json:"overlay,omitempty"` // new: an overlay instance over a shared unpacked image
-	Env     []string      `json:"env,omitempty"`     // exec: environment words the caller passes (TERM)
+	Env     []string      `json:"env,omitempty"`     // exec, shell: K=V words set over the command's default environment (the caller's TERM, --env)
+	TTY     bool          `json:"tty,omitempty"`     // exec, shell: give the command a terminal of its own (see PTY)
+	Rows    uint16        `json:"rows,omitempty"`    // exec, shell with TTY: the caller's window size, the terminal's first
+	Cols    uint16        `json:"cols,omitempty"`
+	User    string        `json:"user,omitempty"` // exec: run as this user of the instance (name or uid); empty: root
+	Cwd     string        `json:"cwd,omitempty"`  // exec: working directory inside the instance; empty: /
 }
 
 // ExecResult is the result of exec: how the command ended, as a shell
@@ -40,6 +45,7 @@ type ExecResult struct {
 // or the final result (Done set).
 type Reply struct {
 	Progress *Progress       `json:"progress,omitempty"`
+	PTY      bool            `json:"pty,omitempty"` // exec with TTY: this line carries the terminal's master (see below)
 	Done     bool            `json:"done,omitempty"`
 	Error    string          `json:"error,omitempty"` // empty on success
 	Code     Code            `json:"code,omitempty"`  // class of the error
@@ -52,10 +58,20 @@ type Progress struct {
 	Total int64 `json:"total"` // -1 when unknown
 }
 
-// A client-mode exec request carries the caller's stdin, stdout and stderr
-// as SCM_RIGHTS on the same message as its request line; the final reply
-// comes when the command ends. Exec is the last request of a connection: a
-// client that goes away while the command runs makes the daemon kill it.
+// A client-mode exec (or shell) request carries the caller's stdin, stdout
+// and stderr as SCM_RIGHTS on the same message as its request line; the
+// final reply comes when the command ends. Exec is the last request of a
+// connection: a client that goes away while the command runs makes the
+// daemon kill it.
+//
+// With TTY set the request carries no descriptors. The daemon makes a
+// pseudo-terminal from the instance's own devpts, makes its slave the
+// command's controlling terminal in a new session, and sends the master
+// back in one line {"pty":true} with the descriptor as SCM_RIGHTS on the
+// same message; it keeps no copy. The client relays its terminal to the
+// master itself, so when the client dies the master's last close hangs up
+// the command's session (SIGHUP from the kernel). The final reply follows
+// when the command ends.
 
 // Code classifies an error so clients can choose an exit status.
 type Code string
@@ -64,6 +80,10 @@ type Code string
 const (
 	CodeFailed Code = "failed" // the operation failed (exit 1)
 	CodeUsage  Code = "usage"  // unknown command or wrong arguments (exit 2)
+	// exec's command could not start, as a shell says it: not found (exit
+	// 127), or found but not executable (exit 126).
+	CodeNotFound      Code = "notfound"
+	CodeNotExecutable Code = "notexec"
 )
 
 // Error is a failed request as the client sees it.

@@ -35,12 +35,23 @@ func (v Verb) Usage() string {
 type Flag struct {
 	Name     string
 	Alias    string // a one-letter alias, or ""
-	Duration bool   // takes a duration value; otherwise a boolean
+	Duration bool   // takes a duration value; otherwise a boolean, unless Value is set
+	Value    string // takes a string value, named so in help ("USER"); Repeat: may be given more than once
+	Repeat   bool
 	Help     string
 }
 
 var (
-	flagJSON  = Flag{Name: "json", Help: "machine-readable output"}
+	flagJSON = Flag{Name: "json", Help: "machine-readable output"}
+	// execFlags are exec's (the client reads them itself, before the
+	// command); shell takes the first two.
+	execFlags = []Flag{
+		{Name: "tty", Alias: "t", Help: "give the command a terminal of its own even when stdin or stdout is not a terminal"},
+		{Name: "no-tty", Alias: "T", Help: "never give the command a terminal: it gets your stdin, stdout and stderr"},
+		{Name: "user", Alias: "u", Value: "USER", Help: "run as USER (a name or uid of the instance's /etc/passwd), with its groups"},
+		{Name: "cwd", Alias: "w", Value: "DIR", Help: "working directory inside the instance (default /)"},
+		{Name: "env", Alias: "e", Value: "K=V", Repeat: true, Help: "set an environment variable (repeatable)"},
+	}
 	instance1 = []string{"instance"}
 )
 
@@ -66,7 +77,11 @@ var Verbs = []Verb{
 	// The client writes `exec NAME -- CMD`: the "--" keeps the command's
 	// own flags from being read as the client's.
 	{Name: "exec", Min: 2, Max: 1 << 16, Args: "NAME CMD [ARGS...]", Complete: instance1,
-		Help: "run a command inside the running instance NAME with this terminal; exits with its status"},
+		Help:  "run a command inside the running instance NAME, with a terminal of its own when yours is one; exits with its status",
+		Flags: execFlags},
+	{Name: "shell", Min: 1, Max: 2, Args: "NAME [USER]", Complete: instance1,
+		Help:  "a login shell for USER (root) inside the running instance NAME: its shell and home from the instance's /etc/passwd",
+		Flags: execFlags[:2]},
 	{Name: "set", Min: 2, Max: 8, Args: "NAME KEY=VALUE...", Complete: instance1,
 		Help: "change an instance's settings: init=KIND|auto (the init whose shutdown language stop speaks: systemd, sysvinit, openrc-init, runit, busybox), halt-signal=SIGNAL|auto (a signal that asks its init to power off, e.g. SIGUSR2 or SIGRTMIN+4)"},
 	{Name: "reset", Min: 1, Max: 1, Args: "NAME", Progress: true, Complete: instance1,

@@ -13,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"initns/internal/term"
 	"initns/vmtest"
 )
 
@@ -130,7 +129,7 @@ func indent(s string) string {
 // QEMU exits; Ctrl+] kills the VM.
 func handOver(vm *vmtest.VM) int {
 	step("the serial console is yours: try `initns ls`, `initns stop demo`; `initns poweroff` ends, Ctrl+] kills the VM")
-	if restore, err := rawTerminal(0); err == nil {
+	if restore, err := term.MakeRaw(0); err == nil {
 		defer restore()
 	}
 	vm.Console.SetTee(os.Stdout)
@@ -153,24 +152,4 @@ func handOver(vm *vmtest.VM) int {
 	}()
 	<-vm.Done()
 	return 0
-}
-
-// rawTerminal puts the terminal on fd in raw mode (as cfmakeraw(3) does),
-// so every key goes to the guest, and returns how to restore it.
-func rawTerminal(fd int) (func(), error) {
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, err
-	}
-	t := *old
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
-		return nil, err
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }
