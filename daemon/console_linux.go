@@ -47,6 +47,19 @@ func (h consoleHost) ThawFrozen(name string) error {
 	return d.thaw(b)
 }
 
+// consoleScreens moves the machine's VTs with `switch`.
+type consoleScreens struct{ m *console.Manager }
+
+func (c consoleScreens) Leave(name string, to any) any {
+	s, _ := to.(*console.Screen)
+	return c.m.Leave(name, s)
+}
+
+func (c consoleScreens) Arrive(name string, saved any) {
+	s, _ := saved.(*console.Screen)
+	c.m.Arrive(name, s)
+}
+
 // cycle gives the console to the next (or previous) live instance, as
 // `switch` does: the cycling chord.
 func (d *Daemon) cycle(forward bool) {
@@ -73,6 +86,7 @@ func (d *Daemon) cycle(forward bool) {
 func (d *Daemon) startConsole(ctx context.Context) {
 	m := console.New(consoleHost{d}, d.log, console.Config{})
 	d.endShell = m.EndShell
+	d.screens = consoleScreens{m}
 	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
 	next, prev, err := hotkey.ParseSwitchKeys(d.cfg.SwitchKeys)
 	if err != nil {

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,6 +24,10 @@ const holderEnv = "INITNS_CONSOLE_TEST_HOLD_VT"
 // deafEnv makes the stand-in never answer, as a frozen or hung display
 // server.
 const deafEnv = "INITNS_CONSOLE_TEST_DEAF"
+
+// reportEnv makes the stand-in print "release" or "acquire" after each
+// answer.
+const reportEnv = "INITNS_CONSOLE_TEST_REPORT"
 
 // From linux/vt.h, for the stand-in only.
 const (
@@ -62,11 +65,14 @@ func holdVT(n string) int {
 		if os.Getenv(deafEnv) != "" {
 			continue
 		}
-		answer := vtAllowRel
+		answer, what := vtAllowRel, "release"
 		if sig == syscall.SIGUSR2 {
-			answer = vtAckAcq
+			answer, what = vtAckAcq, "acquire"
 		}
 		unix.IoctlSetInt(fd, vtRelDisp, answer)
+		if os.Getenv(reportEnv) != "" {
+			fmt.Println(what)
+		}
 	}
 	return 0
 }
@@ -91,11 +97,17 @@ func TestSwitchBeforeFreezeWhenHeld(t *testing.T) {
 // killed and VT n given back to the kernel.
 func startHolder(t *testing.T, n int, deaf bool) {
 	t.Helper()
+	startHolderReporting(t, n, deaf, false).Close()
+}
+
+// startHolderReporting is startHolder, and with report the stand-in says
+// on the returned pipe what it answered.
+func startHolderReporting(t *testing.T, n int, deaf, report bool) *os.File {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +116,9 @@ func startHolder(t *testing.T, n int, deaf bool) {
 	env := append(os.Environ(), holderEnv+"="+strconv.Itoa(n))
 	if deaf {
 		env = append(env, deafEnv+"=1")
+	}
+	if report {
+		env = append(env, reportEnv+"=1")
 	}
 	pid, exit, err := reaper.Start("/proc/self/exe", []string{"holder"}, &syscall.ProcAttr{
 		Env:   env,
@@ -121,12 +136,30 @@ func startHolder(t *testing.T, n int, deaf bool) {
 			term.Close()
 		}
 	}
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if line != "ready\n" {
+	line, err := readLine(r)
+	if line != "ready" {
 		stop()
+		r.Close()
 		t.Fatalf("holder: %q %v", line, err)
 	}
 	t.Cleanup(stop)
+	return r
+}
+
+// readLine reads one line byte by byte, so nothing after it is taken
+// from r.
+func readLine(r *os.File) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := r.Read(one); err != nil {
+			return string(b), err
+		}
+		if one[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, one[0])
+	}
 }
 
 // TestTakeFrontFromDeafHolder: the VT in front is held by a process that

@@ -16,8 +16,14 @@ type Config struct {
 	Shells        []string      // the shells tried in order; default /bin/bash, /bin/sh
 	FreezeTimeout time.Duration // bound on the freeze; default 5s
 	SwitchTimeout time.Duration // bound on each VT switch; default 5s
-	EndTimeout    time.Duration // bound on ending the shell's session; default 5s
-	Proc          string        // where processes are listed; default /proc
+	// ReleaseTimeout bounds how long a display server of an instance left
+	// by `switch` has to release its VT; default 1s.
+	ReleaseTimeout time.Duration
+	// ParkVT is where the console waits while a display server releases a
+	// VT that the arriving instance uses too; default 62.
+	ParkVT     int
+	EndTimeout time.Duration // bound on ending the shell's session; default 5s
+	Proc       string        // where processes are listed; default /proc
 }
 
 func (c Config) withDefaults() Config {
@@ -31,6 +37,12 @@ func (c Config) withDefaults() Config {
 	def(&c.EndTimeout)
 	if c.VT == 0 {
 		c.VT = 63
+	}
+	if c.ReleaseTimeout == 0 {
+		c.ReleaseTimeout = time.Second
+	}
+	if c.ParkVT == 0 {
+		c.ParkVT = 62
 	}
 	if c.HomeVT == 0 {
 		c.HomeVT = 1
@@ -69,6 +81,9 @@ type Manager struct {
 	phase  phase
 	cancel bool   // EndShell came while opening
 	sh     *shell // the shell, while open or closing
+	// nextHome is the VT the shell's end switches to instead of HomeVT:
+	// an instance that got the console by `switch` while the shell had it.
+	nextHome int
 }
 
 // New returns a Manager with no shell. log receives every transition; nil

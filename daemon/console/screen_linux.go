@@ -89,13 +89,20 @@ func (m *Manager) takeFront(term *vt.Terminal) {
 	}
 }
 
-// home gives the console back to HomeVT if the shell's VT is in front.
+// home gives the console back to HomeVT, or to the VT of the instance
+// that got the console meanwhile (Arrive), if the shell's VT is in front.
 func (m *Manager) home(term *vt.Terminal) {
+	m.mu.Lock()
+	home := m.cfg.HomeVT
+	if m.nextHome != 0 {
+		home, m.nextHome = m.nextHome, 0
+	}
+	m.mu.Unlock()
 	if active, err := term.Active(); err != nil || active != m.cfg.VT {
 		return
 	}
-	if err := term.Activate(m.cfg.HomeVT, m.cfg.SwitchTimeout); err != nil {
-		m.log.Error("console: switch back", "vt", m.cfg.HomeVT, "err", err)
+	if err := term.Activate(home, m.cfg.SwitchTimeout); err != nil {
+		m.log.Error("console: switch back", "vt", home, "err", err)
 	}
 }
 
