@@ -93,3 +93,19 @@ func (pc *Counter) Finish() {
 		pc.p(pc.n, pc.n)
 	}
 }
+
+// CountingReader is r counted for a Progress, failing reads once its
+// context is done: what a copy that is not an extraction (an image handed
+// in whole) reports progress and learns of cancellation with.
+type CountingReader struct{ pr *progressReader }
+
+// NewCountingReader counts the reads of r towards total for p (which may
+// be nil), at most every 100 ms, and fails them once ctx is done.
+func NewCountingReader(ctx context.Context, r io.Reader, total int64, p Progress) CountingReader {
+	return CountingReader{newProgressReader(ctx, r, total, p)}
+}
+
+func (c CountingReader) Read(b []byte) (int, error) { return c.pr.Read(b) }
+
+// Finish reports the final count.
+func (c CountingReader) Finish() { c.pr.finish() }

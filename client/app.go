@@ -100,14 +100,17 @@ var actions = map[string]cli.ActionFunc{
 	"default": setDefault,
 	"ls":      list,
 	"version": version,
+	"remote":  remoteCommand,
+	"pull":    pullCommand,
+	"push":    pushCommand,
 }
 
 // commands builds the command line from proto.Verbs, plus completion, the
 // client's alone.
 func commands() []*cli.Command {
 	var cmds []*cli.Command
-	for _, v := range proto.Verbs {
-		if v.Debug || v.Name == "help" {
+	for _, v := range append(proto.Verbs[:len(proto.Verbs):len(proto.Verbs)], proto.ClientVerbs...) {
+		if v.Debug || v.Internal || v.Name == "help" {
 			continue
 		}
 		cmds = append(cmds, command(v))

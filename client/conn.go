@@ -64,6 +64,19 @@ func (c *Conn) Do(req proto.Request, progress func(proto.Progress)) (json.RawMes
 	return c.wait(progress)
 }
 
+// DoWith is Do with descriptors passed on the request's message
+// (SCM_RIGHTS): exec's stdio, import's file, export's pipe.
+func (c *Conn) DoWith(req proto.Request, fds []int, progress func(proto.Progress)) (json.RawMessage, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Sendmsg(c.fd, append(data, '\n'), unix.UnixRights(fds...), nil, 0); err != nil {
+		return nil, fmt.Errorf("send to daemon: %w", err)
+	}
+	return c.wait(progress)
+}
+
 // wait reads replies until the final one.
 func (c *Conn) wait(progress func(proto.Progress)) (json.RawMessage, error) {
 	for {

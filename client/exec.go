@@ -161,11 +161,7 @@ func runExec(socket string, req proto.Request) (int, error) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
 	go func() { <-sig; conn.HangUp() }()
-	data, _ := json.Marshal(req)
-	if err := unix.Sendmsg(conn.fd, append(data, '\n'), unix.UnixRights(0, 1, 2), nil, 0); err != nil {
-		return 0, fmt.Errorf("send to daemon: %w", err)
-	}
-	res, err := conn.wait(nil)
+	res, err := conn.DoWith(req, []int{0, 1, 2}, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -66,9 +67,13 @@ func printTable(w io.Writer, l *proto.List) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "IMAGE\tSIZE\tMODIFIED")
+	fmt.Fprintln(tw, "IMAGE\tSIZE\tMODIFIED\tSOURCE\tDIGEST")
 	for _, i := range l.Images {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, size(i.Size), i.Modified.Local().Format("2006-01-02 15:04"))
+		src, digest := "-", "-"
+		if i.Source != "" {
+			src, digest = i.Source, shortDigest(i.Digest)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, size(i.Size), i.Modified.Local().Format("2006-01-02 15:04"), src, digest)
 	}
 	tw.Flush()
 }
@@ -114,4 +119,13 @@ func setDefault(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, n)
 	}
 	return nil
+}
+
+// shortDigest is a digest as people compare them: its algorithm and the
+// first 12 hex digits (ls --json has it whole).
+func shortDigest(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
 }

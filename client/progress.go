@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,20 +23,34 @@ type bar struct {
 	w     io.Writer
 	label string
 	drawn bool
+	start time.Time // the first update: where the rate is measured from
 }
 
 const barWidth = 30
 
 func (b *bar) update(p proto.Progress) {
-	b.drawn = true
+	if !b.drawn {
+		b.drawn, b.start = true, time.Now()
+	}
+	rate := float64(p.Done) / max(time.Since(b.start).Seconds(), 0.001)
 	if p.Total <= 0 {
-		fmt.Fprintf(b.w, "\r%s %s", b.label, size(p.Done))
+		fmt.Fprintf(b.w, "\r%s %s %s/s ", b.label, size(p.Done), size(int64(rate)))
 		return
 	}
 	frac := min(float64(p.Done)/float64(p.Total), 1)
 	fill := int(frac * barWidth)
-	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %s / %s ", b.label,
-		strings.Repeat("=", fill), strings.Repeat(" ", barWidth-fill), frac*100, size(p.Done), size(p.Total))
+	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %s / %s %s/s %s ", b.label,
+		strings.Repeat("=", fill), strings.Repeat(" ", barWidth-fill), frac*100, size(p.Done), size(p.Total),
+		size(int64(rate)), eta(p, rate))
+}
+
+// eta is the time left at rate, for people: "ETA 1m05s".
+func eta(p proto.Progress, rate float64) string {
+	if rate <= 0 || p.Done >= p.Total {
+		return "        "
+	}
+	left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))
+	return fmt.Sprintf("ETA %-8s", left.Round(time.Second))
 }
 
 // finish ends the bar's line.

@@ -56,6 +56,9 @@ var handlers = map[string]func(d *Daemon, c *call) (any, error){
 	"ls":          (*Daemon).cmdLs,
 	"seed":        (*Daemon).cmdSeed,
 	"commit":      (*Daemon).cmdCommit,
+	"remote":      (*Daemon).cmdRemote,
+	"import":      (*Daemon).cmdImport,
+	"export":      (*Daemon).cmdExport,
 	"reboot":      (*Daemon).cmdReboot,
 	"poweroff":    (*Daemon).cmdPoweroff,
 	"help":        (*Daemon).cmdHelp,
@@ -205,7 +208,11 @@ func (d *Daemon) list() (*proto.List, error) {
 	}
 	d.mu.Unlock()
 	for _, i := range imgs {
-		l.Images = append(l.Images, proto.Image{Name: i.Name, Size: i.Size, Modified: i.Modified})
+		row := proto.Image{Name: i.Name, Size: i.Size, Modified: i.Modified}
+		if i.Origin != nil {
+			row.Source, row.Digest = i.Origin.Source, i.Origin.Digest
+		}
+		l.Images = append(l.Images, row)
 	}
 	return l, nil
 }
@@ -274,7 +281,7 @@ func (d *Daemon) powerDown(how string) error {
 func (d *Daemon) cmdHelp(c *call) (any, error) {
 	var lines []string
 	for _, v := range proto.Verbs {
-		if !v.Debug {
+		if !v.Debug && !v.Internal {
 			lines = append(lines, v.Usage())
 		}
 	}

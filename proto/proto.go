@@ -33,6 +33,8 @@ type Request struct {
 	Cols    uint16        `json:"cols,omitempty"`
 	User    string        `json:"user,omitempty"` // exec: run as this user of the instance (name or uid); empty: root
 	Cwd     string        `json:"cwd,omitempty"`  // exec: working directory inside the instance; empty: /
+	// import and export take one descriptor passed with the request: the
+	// verified download, or the pipe to write the image into.
 }
 
 // ExecResult is the result of exec: how the command ended, as a shell
@@ -117,6 +119,26 @@ type Image struct {
 	Name     string    `json:"name"`
 	Size     int64     `json:"size"`
 	Modified time.Time `json:"modified"`
+	Source   string    `json:"source,omitempty"` // where it was pulled from, if it was
+	Digest   string    `json:"digest,omitempty"` // sha256:HEX it was verified against (an OCI image: its manifest's)
+}
+
+// Remote is a named image server (simplestreams) of `remote ls`.
+type Remote struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// ImportResult is the result of import: Unchanged when the image was
+// already there from the same digest, and nothing was done.
+type ImportResult struct {
+	Unchanged bool `json:"unchanged"`
+}
+
+// ExportResult is the result of export: what was written into the pipe.
+type ExportResult struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Change is one path an instance changed against its image (diff).

@@ -18,6 +18,12 @@ type Verb struct {
 	// Debug verbs are served only with --debug / initns.debug=1; help and
 	// the client leave them out.
 	Debug bool
+	// Internal verbs are the client's steps of a command of its own (pull
+	// hands its verified download to import, push reads an image with
+	// export): they take a descriptor passed with the request, so the
+	// compatibility mode's help leaves them out and the client builds no
+	// command of them.
+	Internal bool
 }
 
 // Usage is the verb's usage line, as the compatibility mode's help lists
@@ -53,6 +59,7 @@ var (
 		{Name: "env", Alias: "e", Value: "K=V", Repeat: true, Help: "set an environment variable (repeatable)"},
 	}
 	instance1 = []string{"instance"}
+	flagCreds = Flag{Name: "creds", Value: "USER:PASSWORD", Help: "USER:PASSWORD for the registry (default: your docker config.json, as docker login writes it)"}
 )
 
 // Verbs is every verb of the socket, in the order help lists them.
@@ -101,6 +108,12 @@ var Verbs = []Verb{
 		Help: "snapshot the directory tree DIR into a new image"},
 	{Name: "commit", Min: 2, Max: 2, Args: "NAME IMAGE", Progress: true, Complete: instance1,
 		Help: "snapshot instance NAME into a new image"},
+	{Name: "remote", Min: 1, Max: 3, Args: "ls|add|rm [NAME] [URL]",
+		Help: "the image servers (simplestreams) pull reaches as NAME:ALIAS: ls, add NAME URL, rm NAME"},
+	{Name: "import", Min: 4, Max: 4, Args: "IMAGE SHA256 SOURCE DIGEST", Progress: true, Internal: true,
+		Help: "publish the regular file passed with the request, whose SHA-256 is SHA256, as the new IMAGE pulled from SOURCE (DIGEST)"},
+	{Name: "export", Min: 1, Max: 1, Args: "IMAGE", Internal: true,
+		Help: "write IMAGE (a file) into the pipe passed with the request"},
 	{Name: "reboot", Help: "stop the instance gracefully and reboot (or end the daemon when not PID 1)"},
 	{Name: "poweroff", Help: "stop the instance gracefully and power off (or end the daemon when not PID 1)"},
 	{Name: "help", Help: "list the commands"},
@@ -112,9 +125,24 @@ var Verbs = []Verb{
 	{Name: "debug-stats", Debug: true, Help: "the daemon's goroutine count"},
 }
 
-// Lookup returns the verb called name.
+// ClientVerbs are the client's own commands, which are no verb of the
+// socket: they do their network I/O in the client and use the internal
+// verbs (import, export).
+var ClientVerbs = []Verb{
+	{Name: "pull", Min: 1, Max: 2, Args: "SOURCE [IMAGE]", Progress: true,
+		Help: "fetch an image into images/: REMOTE:ALIAS (images:debian/12), docker://REGISTRY/REPO:TAG or @sha256:..., or an http(s) URL with --sha256 or a SHA256SUMS beside it",
+		Flags: []Flag{
+			{Name: "sha256", Value: "HEX", Help: "an http(s) URL's SHA-256, in hex"},
+			flagCreds,
+			{Name: "timeout", Duration: true, Help: "give up on a server that sends nothing for this long (default 30s)"},
+		}},
+	{Name: "push", Min: 2, Max: 2, Args: "IMAGE REF", Progress: true, Complete: []string{"image"},
+		Help: "publish IMAGE to an OCI registry as docker://REGISTRY/REPO:TAG", Flags: []Flag{flagCreds}},
+}
+
+// Lookup returns the verb called name, of the socket or the client's own.
 func Lookup(name string) (Verb, bool) {
-	for _, v := range Verbs {
+	for _, v := range append(Verbs[:len(Verbs):len(Verbs)], ClientVerbs...) {
 		if v.Name == name {
 			return v, true
 		}

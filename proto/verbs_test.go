@@ -9,7 +9,7 @@ import (
 // arity sane, usage lines that name as many arguments as the verb takes.
 func TestVerbs(t *testing.T) {
 	seen := map[string]bool{}
-	for _, v := range Verbs {
+	for _, v := range append(Verbs[:len(Verbs):len(Verbs)], ClientVerbs...) {
 		if v.Name == "" || strings.ContainsAny(v.Name, " \n") || seen[v.Name] {
 			t.Errorf("verb %q: empty, with a space, or twice", v.Name)
 		}
@@ -53,14 +53,14 @@ func TestVerbs(t *testing.T) {
 func TestUsage(t *testing.T) {
 	var got []string
 	for _, v := range Verbs {
-		if !v.Debug {
+		if !v.Debug && !v.Internal {
 			got = append(got, v.Usage())
 		}
 	}
 	want := []string{"new NAME IMAGE", "rm NAME", "run NAME", "switch NAME", "stop NAME", "freeze NAME",
 		"exec NAME CMD [ARGS...]", "shell NAME [USER]", "set NAME KEY=VALUE...", "reset NAME", "clone SRC DST",
 		"rename OLD NEW", "diff NAME", "default [NAME]", "ls [image|instance]", "seed DIR IMAGE",
-		"commit NAME IMAGE", "reboot", "poweroff", "help", "version"}
+		"commit NAME IMAGE", "remote ls|add|rm [NAME] [URL]", "reboot", "poweroff", "help", "version"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("help lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -21,6 +21,9 @@ func (s *Store) Images() ([]Image, error) {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
 	out := []Image{}
+	s.originMu.Lock()
+	origins := s.readOrigins()
+	s.originMu.Unlock()
 	for _, e := range ents {
 		if ValidImageName(e.Name()) != nil {
 			continue
@@ -29,7 +32,11 @@ func (s *Store) Images() ([]Image, error) {
 		if err != nil || !fi.Mode().IsRegular() && !archive.IsLayoutDir(s.ImagePath(e.Name()), fi) {
 			continue
 		}
-		out = append(out, Image{Name: e.Name(), Size: fi.Size(), Modified: fi.ModTime()})
+		img := Image{Name: e.Name(), Size: fi.Size(), Modified: fi.ModTime()}
+		if o, ok := origins[img.Name]; ok && o.matches(fi) {
+			img.Origin = &o
+		}
+		out = append(out, img)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -97,6 +104,23 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *archive.C
 	if err != nil {
 		return err
 	}
+	err = s.publishImage(image, func(tmp *os.File) error {
+		if err := archive.WriteImage(ctx, dir, tmp, format, skip, pc); err != nil {
+			return fmt.Errorf("image %s from %s: %w", image, dir, err)
+		}
+		return nil
+	}, nil)
+	if err == nil {
+		pc.Finish()
+	}
+	return err
+}
+
+// publishImage makes the new image images/<image> atomically: fill writes
+// it into a file in scratch/, which is synced, handed to before (if not
+// nil) and then linked into images/. The caller holds the image's
+// reservation.
+func (s *Store) publishImage(image string, fill, before func(tmp *os.File) error) error {
 	scratch, err := s.scratchFor(imagesDir)
 	if err != nil {
 		return err
@@ -107,14 +131,19 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *archive.C
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := archive.WriteImage(ctx, dir, tmp, format, skip, pc); err != nil {
-		return fmt.Errorf("image %s from %s: %w", image, dir, err)
+	if err := fill(tmp); err != nil {
+		return err
 	}
 	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("image %s: sync: %w", image, err)
+	}
+	if before != nil {
+		if err := before(tmp); err != nil {
+			return err
+		}
 	}
 	// link(2) fails if the name exists: no overwrite, even if another
 	// process made it meanwhile.
@@ -124,11 +153,7 @@ func (s *Store) writeImage(ctx context.Context, dir, image string, pc *archive.C
 		}
 		return fmt.Errorf("image %s: %w", image, err)
 	}
-	if err := syncDir(s.path(imagesDir)); err != nil {
-		return err
-	}
-	pc.Finish()
-	return nil
+	return syncDir(s.path(imagesDir))
 }
 
 func (s *Store) reserveImage(image string) error {

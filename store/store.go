@@ -36,6 +36,7 @@ type Image struct {
 	Name     string
 	Size     int64
 	Modified time.Time
+	Origin   *Origin // where it was pulled from or pushed to; nil if unknown
 }
 
 // Progress receives the bytes of input read so far and the total (-1 if
@@ -55,6 +56,8 @@ type Store struct {
 	meta  map[string]Instance // by name, for every registry line
 	busy  map[string]bool     // instance names with a new/rm/commit under way
 	imgIn map[string]bool     // image names being written
+
+	originMu sync.Mutex // the origins and remotes files (import.go, remotes.go), each read and written whole
 
 	lowers lowerLocks // overlay lower layers (lower_linux.go)
 }

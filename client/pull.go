@@ -1,0 +1,162 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"initns/fetch"
+	"initns/proto"
+)
+
+// The client does the network I/O of pull and push, with the user's
+// credentials, proxy and cache; the daemon only publishes the verified
+// file it is handed (import) and reads images out (export). See the
+// README, "Pulling and pushing images".
+
+// signalContext is cancelled by Ctrl+C, SIGTERM or a hangup: a download
+// stops, keeping what it has for the next pull to resume.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+}
+
+// fetchOptions are the download options the command line gives.
+func fetchOptions(c *cli.Context, label string) (*fetch.Options, func(), error) {
+	dir, err := fetch.CacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &fetch.Options{Cache: dir, Stall: c.Duration("timeout"), Creds: c.String("creds")}
+	done := func() {}
+	if !c.Bool("quiet") && isTerminal(os.Stderr) {
+		b := &bar{w: c.App.ErrWriter, label: label}
+		o.Progress = func(d, t int64) { b.update(proto.Progress{Done: d, Total: t}) }
+		done = b.finish
+	}
+	return o, done, nil
+}
+
+func pullCommand(c *cli.Context) error {
+	args := c.Args().Slice()
+	if err := arity("pull", args); err != nil {
+		return err
+	}
+	err := pull(c, args)
+	if errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("interrupted: pull again to resume the download")
+	}
+	return named("pull", args, err)
+}
+
+func pull(c *cli.Context, args []string) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	o, done, err := fetchOptions(c, "pull")
+	if err != nil {
+		return err
+	}
+	var rs map[string]string
+	if !strings.Contains(args[0], "://") {
+		if rs, err = remotes(c); err != nil {
+			return err
+		}
+	}
+	plan, err := o.Resolve(ctx, args[0], c.String("sha256"), rs)
+	if err != nil {
+		return err
+	}
+	image := plan.Name
+	if len(args) == 2 {
+		image = args[1]
+	}
+	if there, err := alreadyThere(c, image, plan.Digest); there || err != nil {
+		if there {
+			fmt.Fprintf(c.App.Writer, "%s is already there (%s)\n", image, plan.Digest)
+		}
+		return err
+	}
+	file, cached, err := plan.Fetch(ctx, o)
+	done()
+	if err != nil {
+		return err
+	}
+	if err := importFile(ctx, c, file, image, plan); err != nil {
+		return err
+	}
+	fetch.Forget(cached)
+	fmt.Fprintf(c.App.Writer, "%s: %s (%s)\n", image, plan.Source, plan.Digest)
+	return nil
+}
+
+// alreadyThere reports whether image exists from the same digest; one of
+// another origin is an error, said before anything is downloaded.
+func alreadyThere(c *cli.Context, image, digest string) (bool, error) {
+	res, err := send(c, proto.Request{Cmd: "ls"})
+	if err != nil {
+		return false, err
+	}
+	var l proto.List
+	if err := json.Unmarshal(res, &l); err != nil {
+		return false, err
+	}
+	for _, i := range l.Images {
+		switch {
+		case i.Name != image:
+		case i.Digest == digest:
+			return true, nil
+		case i.Digest != "":
+			return false, fmt.Errorf("image %s exists, pulled from %s (%s): name the new one (initns pull SOURCE IMAGE) or delete it first", image, i.Source, i.Digest)
+		default:
+			return false, fmt.Errorf("image %s exists: name the new one (initns pull SOURCE IMAGE) or delete it first", image)
+		}
+	}
+	return false, nil
+}
+
+// importFile hands the verified download to the daemon, which copies it
+// into images/ while checking its SHA-256 again.
+func importFile(ctx context.Context, c *cli.Context, file, image string, plan *fetch.Plan) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum := strings.TrimPrefix(plan.Digest, "sha256:")
+	if strings.HasSuffix(file, ".oci.tar") {
+		// The layout archive was written here; its layers were verified.
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	conn, err := Dial(c.String("socket"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Ctrl+C closes the connection, which cancels the import.
+	defer context.AfterFunc(ctx, conn.HangUp)()
+	var progress func(proto.Progress)
+	if !c.Bool("quiet") && isTerminal(os.Stderr) {
+		b := &bar{w: c.App.ErrWriter, label: "publish"}
+		defer b.finish()
+		progress = b.update
+	}
+	req := proto.Request{Cmd: "import", Args: []string{image, sum, plan.Source, plan.Digest}}
+	_, err = conn.DoWith(req, []int{int(f.Fd())}, progress)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

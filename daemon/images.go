@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"initns/proto"
+	"initns/store"
+)
+
+// The daemon does no network I/O for pull and push: the client downloads
+// and verifies, and hands the daemon a regular file (import); push reads
+// an image through a pipe the client passes (export). PID 1 never parses
+// what a server sends, and the user's credentials and proxies stay in the
+// user's process (README, "Pulling and pushing images").
+
+// cmdImport publishes the client's verified download as a new image.
+func (d *Daemon) cmdImport(c *call) (any, error) {
+	image, sum, source, digest := c.args[0], c.args[1], c.args[2], c.args[3]
+	f, err := passedFile(c, "import", "the downloaded file")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	unchanged, err := d.store.Import(c.ctx, image, f, sum, store.Origin{Source: source, Digest: digest}, c.progress)
+	return proto.ImportResult{Unchanged: unchanged}, err
+}
+
+// exportStall bounds how long export waits for a client that does not
+// read its pipe.
+const exportStall = time.Minute
+
+// cmdExport writes an image into the pipe the client passed.
+func (d *Daemon) cmdExport(c *call) (any, error) {
+	f, err := passedFile(c, "export", "a pipe to write the image into")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The pipe is non-blocking, so a write waits in Go's poller: a client
+	// that stops reading is timed out, and one that goes away cancels.
+	w := &deadlineWriter{f: f, stall: exportStall}
+	stop := context.AfterFunc(c.ctx, func() { f.SetWriteDeadline(time.Now()) })
+	defer stop()
+	n, sum, err := d.store.Export(c.ctx, c.args[0], w)
+	if err != nil {
+		return nil, err
+	}
+	return proto.ExportResult{Size: n, SHA256: sum}, nil
+}
+
+// passedFile is the one descriptor a request passed, as a file of its own
+// (a duplicate: the session closes what it received).
+func passedFile(c *call, verb, what string) (*os.File, error) {
+	if len(c.fds) != 1 {
+		return nil, fmt.Errorf("%w: %s needs %s passed with the request (use the initns client)", proto.ErrUsage, verb, what)
+	}
+	fd, err := unix.FcntlInt(uintptr(c.fds[0]), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		unix.SetNonblock(fd, true)
+	}
+	return os.NewFile(uintptr(fd), what), nil
+}
+
+// deadlineWriter writes into a pipe, failing a write that waits longer
+// than stall.
+type deadlineWriter struct {
+	f     *os.File
+	stall time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.f.SetWriteDeadline(time.Now().Add(w.stall))
+	return w.f.Write(p)
+}
+
+func (d *Daemon) cmdRemote(c *call) (any, error) {
+	switch {
+	case c.args[0] == "ls" && len(c.args) == 1:
+		return d.store.Remotes()
+	case c.args[0] == "add" && len(c.args) == 3:
+		return nil, d.store.AddRemote(c.args[1], c.args[2])
+	case c.args[0] == "rm" && len(c.args) == 2:
+		return nil, d.store.RemoveRemote(c.args[1])
+	}
+	return nil, fmt.Errorf("%w: remote ls, remote add NAME URL or remote rm NAME", proto.ErrUsage)
+}
