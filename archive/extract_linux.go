@@ -36,9 +36,9 @@ func Extract(ctx context.Context, r io.Reader, dst string, p Progress) (Result, 
 	return extract(ctx, r, dst, p, extractOpts{sync: true, maxSparse: maxSparseSize})
 }
 
-// extractOpts tunes extract for the fuzz target, which skips the sync (a
-// syncfs per input would flush the disk thousands of times) and allows
-// smaller sparse files.
+// extractOpts tunes extract and extractImage for the fuzz targets, which
+// skip the sync (a syncfs per input would flush the disk thousands of
+// times) and allow smaller sparse files.
 type extractOpts struct {
 	sync      bool
 	maxSparse int64

@@ -1,33 +1,105 @@
 package archive
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"initns/internal/archivetest"
 )
 
-// FuzzExtract feeds arbitrary bytes to the extractor. Whatever the input,
-// it must not panic, must create nothing beside its destination, and on
-// error must leave nothing at all. Seeds live in testdata/fuzz/FuzzExtract.
+// imageHeapBudget is the most heap the extraction of one image may grow
+// by: the largest decoder window (an xz dictionary or a zstd window, one
+// decoder at a time), the directory metadata kept until the end and the
+// tenth over it the collector lets grow at peakHeap's GOGC of 10, and
+// 32 MiB for the buffers of the decoders and the tar reader (an extended
+// header among them). It is under the daemon's soft memory limit
+// (256 MiB), which the budget of RELIABILITY.md is.
+const imageHeapBudget = max(xzMaxDict, zstdMaxWindow) + maxDirMeta + maxDirMeta/10 + 32<<20
+
+// FuzzExtract feeds arbitrary bytes, as an image file, to the whole image
+// path the daemon's new takes (ExtractImage: format detection,
+// decompression, tar parsing, OCI layouts and docker save archives with
+// their layers). Whatever the input, it must not panic, must grow the heap
+// by at most imageHeapBudget (sampled as archive's budget tests do), must
+// create nothing beside its destination, and on error must leave nothing
+// at all. Seeds live in testdata/fuzz/FuzzExtract; those added here are
+// the formats and the bombs of issue 12, made small.
 func FuzzExtract(f *testing.F) {
-	f.Add(makeTar(f, file("etc/hostname", "x"), symlink("l", "/etc"), hardlink("h", "etc/hostname")))
+	plain := makeTar(f, file("etc/hostname", "x"), symlink("l", "/etc"), hardlink("h", "etc/hostname"))
+	f.Add(plain)
 	f.Add(gzipBytes(makeTar(f, dir("a/"), file("a/b", "b"))))
 	f.Add(zstdBytes(makeTar(f, file("z", strings.Repeat("z", 3000)))))
+	f.Add(xzOf(f, plain))
+	f.Add(ociLayoutTar(f, gzipBytes(plain), makeTar(f, file("etc/.wh.hostname", ""))))
+	f.Add(dockerSaveOf(f, [][]byte{plain, makeTar(f, file(".wh.l", ""))}, []int{0, 1, 0}))
+	f.Add(archivetest.XzBomb(f))
+	f.Add(cat(zstdBytes(nil), zstdFrameHeader(false)))
+	f.Add(gzipBytes(archivetest.PAXDirs(f, 40, map[string]string{"comment": strings.Repeat("c", 1<<20-1024)})))
+	f.Add(gzipBytes(archivetest.PAXDirs(f, 4, map[string]string{"SCHILY.xattr.user.a": strings.Repeat("v", 1000)})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := t.TempDir()
+		img := filepath.Join(d, "image")
+		if err := os.WriteFile(img, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fi.Close()
 		dst := filepath.Join(d, "root")
-		res, err := extract(context.Background(), bytes.NewReader(data), dst, nil, extractOpts{maxSparse: 1 << 30})
+		var res Result
+		peak, _ := peakHeap(func() {
+			res, err = extractImage(context.Background(), fi, dst, nil, extractOpts{maxSparse: 1 << 30})
+		})
+		if peak > imageHeapBudget {
+			t.Fatalf("%d-byte image (%v): the heap grew by %d MiB, over the %d MiB budget", len(data), err, peak>>20, imageHeapBudget>>20)
+		}
 		ents, _ := os.ReadDir(d)
-		switch {
-		case err != nil && len(ents) != 0:
-			t.Fatalf("failed extraction (%v) left %v", err, ents)
-		case err == nil && (len(ents) != 1 || ents[0].Name() != "root"):
-			t.Fatalf("extraction created %v beside its destination", ents)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		switch got := strings.Join(names, " "); {
+		case err != nil && got != "image":
+			t.Fatalf("failed extraction (%v) left %v", err, names)
+		case err == nil && got != "image root":
+			t.Fatalf("extraction created %v beside its destination", names)
 		case err == nil && res.Root != dst && filepath.Dir(res.Root) != dst:
 			t.Fatalf("result root %s outside %s", res.Root, dst)
 		}
 	})
+}
+
+// ociLayoutTar is an archive of an OCI image layout whose one manifest
+// lists layers (gzip-compressed when they are, plain otherwise).
+func ociLayoutTar(t testing.TB, layers ...[]byte) []byte {
+	var es []entry
+	put := func(b []byte) string {
+		sum := sha256.Sum256(b)
+		es = append(es, file("blobs/sha256/"+hex.EncodeToString(sum[:]), string(b)))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	desc := func(mt string, b []byte) string {
+		return fmt.Sprintf(`{"mediaType":%q,"digest":%q,"size":%d}`, mt, put(b), len(b))
+	}
+	var ls []string
+	for _, l := range layers {
+		mt := "application/vnd.oci.image.layer.v1.tar"
+		if len(l) > 2 && l[0] == 0x1f && l[1] == 0x8b {
+			mt += "+gzip"
+		}
+		ls = append(ls, desc(mt, l))
+	}
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}`,
+		desc("application/vnd.oci.image.config.v1+json", []byte(`{"os":"linux"}`)), strings.Join(ls, ","))
+	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[%s]}`, desc("application/vnd.oci.image.manifest.v1+json", []byte(manifest)))
+	es = append([]entry{file("oci-layout", `{"imageLayoutVersion":"1.0.0"}`), file("index.json", index)}, es...)
+	return makeTar(t, es...)
 }

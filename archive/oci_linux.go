@@ -24,6 +24,10 @@ import (
 // an error wrapping ErrBadImage, the tree is synced on success and dst is
 // removed on failure.
 func ExtractImage(ctx context.Context, f *os.File, dst string, p Progress) (Result, error) {
+	return extractImage(ctx, f, dst, p, extractOpts{sync: true, maxSparse: maxSparseSize})
+}
+
+func extractImage(ctx context.Context, f *os.File, dst string, p Progress, opts extractOpts) (Result, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return Result{}, fmt.Errorf("stat: %w", err)
@@ -42,13 +46,13 @@ func ExtractImage(ctx context.Context, f *os.File, dst string, p Progress) (Resu
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return Result{}, fmt.Errorf("seek: %w", err)
 		}
-		return Extract(ctx, f, dst, p)
+		return extract(ctx, f, dst, p, opts)
 	}
 	refs, err := imageLayers(src)
 	if err != nil {
 		return Result{}, err
 	}
-	return applyLayers(ctx, src, refs, dst, p)
+	return applyLayers(ctx, src, refs, dst, p, opts)
 }
 
 // blobSource reads the files of a layout directory or archive by path.
@@ -281,7 +285,7 @@ func checkDigest(h gohash.Hash, digest, what string) error {
 
 // applyLayers applies the layers in order into the new directory dst and
 // syncs it; on failure dst is removed.
-func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst string, p Progress) (res Result, err error) {
+func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst string, p Progress, opts extractOpts) (res Result, err error) {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return res, fmt.Errorf("create %s: %w", dst, err)
 	}
@@ -291,7 +295,7 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 		}
 	}()
 	var total, done int64
-	sparse := &sparseBudget{left: maxSparseSize, limit: maxSparseSize}
+	sparse := &sparseBudget{left: opts.maxSparse, limit: opts.maxSparse}
 	for _, ref := range refs {
 		_, n, release, err := src.open(ref.Path)
 		if err != nil {
@@ -311,8 +315,10 @@ func applyLayers(ctx context.Context, src blobSource, refs []layerRef, dst strin
 		}
 		done += n
 	}
-	if err := SyncFS(dst); err != nil {
-		return res, err
+	if opts.sync {
+		if err := SyncFS(dst); err != nil {
+			return res, err
+		}
 	}
 	res.Root = dst
 	return res, nil

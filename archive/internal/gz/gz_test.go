@@ -2,7 +2,6 @@ package gz
 
 import (
 	"bytes"
-	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -295,34 +294,6 @@ func inflateRaw(data []byte) ([]byte, error) {
 	}
 	err := f.member()
 	return append(out, f.out[f.start:f.op]...), err
-}
-
-// FuzzInflate holds the inflater to compress/flate: the same output for
-// every stream flate decodes, an error for every one it refuses.
-func FuzzInflate(f *testing.F) {
-	for _, data := range [][]byte{nil, []byte("hello hello hello"), samples()["mixed"][:1500]} {
-		for _, level := range []int{0, 1, 9, -2} {
-			var buf bytes.Buffer
-			w, _ := flate.NewWriter(&buf, level)
-			w.Write(data)
-			w.Close()
-			f.Add(buf.Bytes())
-		}
-	}
-	f.Add([]byte{0x05, 0xe0, 0x81, 0x91, 0x24, 0xcb, 0xb2, 0x2c, 0x49, 0xe2, 0x0f, 0x2e, 0x8b, 0x9a, 0x47, 0x56, 0x9f, 0xfb, 0xfe, 0xec, 0xd2, 0xff, 0x1f})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 4096 {
-			return // a few KiB of matches already decode to megabytes
-		}
-		want, werr := io.ReadAll(flate.NewReader(bytes.NewReader(data)))
-		got, err := inflateRaw(data)
-		if (err == nil) != (werr == nil) {
-			t.Fatalf("error %v, compress/flate: %v", err, werr)
-		}
-		if err == nil && !bytes.Equal(got, want) {
-			t.Fatalf("decoded %d bytes, compress/flate %d (first difference at %d)", len(got), len(want), firstDiff(got, want))
-		}
-	})
 }
 
 // benchImage is the Debian minbase image the store's benchmarks build
