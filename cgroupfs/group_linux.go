@@ -278,6 +278,12 @@ func (g *Group) waitEvent(key, want string, timeout time.Duration) error {
 	defer unix.Close(fd)
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 512)
+	// The kernel sends at most one notification per file every 20 ms
+	// (CGROUP_FILE_NOTIFY_MIN_INTV, kernel/cgroup/cgroup.c): a freeze
+	// right after a thaw would be seen up to 20 ms late. So the file is
+	// read again after 0.25, 0.5, 1, 2, 4, 8 and 16 ms too; past that the
+	// notification itself comes in time.
+	recheck := 250 * time.Microsecond
 	for {
 		n, err := unix.Pread(fd, buf, 0)
 		if err != nil {
@@ -290,12 +296,21 @@ func (g *Group) waitEvent(key, want string, timeout time.Duration) error {
 		if left <= 0 {
 			return fmt.Errorf("%s: %s never became %s: %w", g.Path, key, want, ErrTimeout)
 		}
+		wait := left
+		if recheck <= notifyInterval {
+			wait, recheck = min(left, recheck), recheck*2
+		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+		ts := unix.NsecToTimespec(wait.Nanoseconds())
+		if _, err := unix.Ppoll(fds, &ts, nil); err != nil && err != unix.EINTR {
 			return fmt.Errorf("poll %s: %w", p, err)
 		}
 	}
 }
+
+// notifyInterval is the kernel's least time between two notifications of
+// one cgroup file.
+const notifyInterval = 20 * time.Millisecond
 
 // ParseEvents parses the "key value" lines of cgroup.events.
 func ParseEvents(r io.Reader) map[string]string {

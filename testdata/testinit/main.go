@@ -6,6 +6,7 @@
 //	exit N              exit with status N
 //	fork N              start N children that sleep forever
 //	freeze-self         freeze its own cgroup (mounts cgroup2 at /sys/fs/cgroup)
+//	ready               write a line to the FIFO /ready, if it exists
 //	count               write to /count its pid and a counter it keeps in
 //	                    memory, one more every millisecond it runs from the
 //	                    first count on
@@ -15,7 +16,8 @@
 // /halt-on, if present, lists other signal numbers (one per line) that
 // halt it the same way, and /initctl makes it listen like sysvinit on the
 // FIFO /run/initctl: a runlevel request of telinit's form halts it, and
-// /halted then says "initctl runlevel N".
+// /halted then says "initctl runlevel N". With /echo-console, holding a
+// name, it answers each line read from its console with "NAME: LINE".
 package main
 
 import (
@@ -80,8 +82,12 @@ func main() {
 		}()
 	}
 	writeReport()
+	ready()
 	if _, err := os.Stat("/initctl"); err == nil {
 		go initctl()
+	}
+	if name, err := os.ReadFile("/echo-console"); err == nil {
+		go echo(strings.TrimSpace(string(name)))
 	}
 	go reap()
 	control()
@@ -154,6 +160,8 @@ func do(cmd []string) {
 		unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "")
 		appendLine("/freezing", "1")
 		os.WriteFile("/sys/fs/cgroup/cgroup.freeze", []byte("1"), 0)
+	case "ready":
+		ready()
 	case "count":
 		ticking.Do(func() { go tick() })
 		os.WriteFile("/count.tmp", fmt.Appendf(nil, "%d %d\n", os.Getpid(), ticks.Load()), 0o644)
@@ -201,6 +209,25 @@ func initctl() {
 		}
 		appendLine("/initctl-errors", fmt.Sprintf("%d bytes: %x", n, req[:16]))
 	}
+}
+
+// echo answers the console's lines, for the benchmarks of switch.
+func echo(name string) {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Printf("%s: %s\n", name, sc.Text())
+	}
+}
+
+// ready tells a benchmark reading the FIFO /ready that init runs: at
+// start, and when asked.
+func ready() {
+	f, err := os.OpenFile("/ready", os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	f.WriteString("up\n")
+	f.Close()
 }
 
 // ticks is the in-memory state the switch tests look at: frozen, it
