@@ -173,8 +173,11 @@ func request(v proto.Verb) cli.ActionFunc {
 			}
 			args[0] = abs
 		}
-		req := proto.Request{Cmd: v.Name, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout"), Overlay: c.Bool("overlay")}
-		_, err := send(c, req)
+		req := proto.Request{Cmd: v.Name, Args: args, Kill: c.Bool("kill"), Timeout: c.Duration("timeout"), Overlay: c.Bool("overlay"), Strict: c.Bool("strict")}
+		res, err := send(c, req)
+		if err == nil {
+			warn(c, v.Name, args, res)
+		}
 		return named(v.Name, args, err)
 	}
 }
@@ -199,11 +202,15 @@ func named(cmd string, args []string, err error) error {
 	if err == nil {
 		return nil
 	}
-	prefix := cmd
+	return fmt.Errorf("%s: %w", prefix(cmd, args), err)
+}
+
+// prefix is "COMMAND NAME", how errors and warnings name a request.
+func prefix(cmd string, args []string) string {
 	if len(args) > 0 {
-		prefix += " " + args[0]
+		return cmd + " " + args[0]
 	}
-	return fmt.Errorf("%s: %w", prefix, err)
+	return cmd
 }
 
 // send performs one request, with a progress bar on a terminal for long work.
@@ -275,4 +282,16 @@ func install(dir string) error {
 		}
 	}
 	return nil
+}
+
+// warn prints the warnings a request succeeded with (run: a driver
+// mismatch) on stderr, as "initns: COMMAND NAME: warning: ...".
+func warn(c *cli.Context, cmd string, args []string, res json.RawMessage) {
+	var w proto.Warnings
+	if json.Unmarshal(res, &w) != nil {
+		return
+	}
+	for _, s := range w.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "initns: %s: warning: %s\n", prefix(cmd, args), s)
+	}
 }

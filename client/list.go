@@ -53,7 +53,7 @@ func printJSON(w io.Writer, v any) error {
 
 func printTable(w io.Writer, l *proto.List) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tINIT\tIMAGE\tSIZE\tDISK\tCREATED")
+	fmt.Fprintln(tw, "NAME\tSTATE\tTYPE\tINIT\tMODULES\tIMAGE\tSIZE\tDISK\tCREATED")
 	for _, i := range l.Instances {
 		state := i.State
 		if i.Ended != "" && i.State == "stopped" {
@@ -63,7 +63,7 @@ func printTable(w io.Writer, l *proto.List) {
 		if i.Disk > 0 {
 			disk = size(i.Disk)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Kind, i.Init, i.Image, size(i.Size), disk, i.Created.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, state, i.Kind, i.Init, i.Modules, i.Image, size(i.Size), disk, i.Created.Local().Format("2006-01-02 15:04"))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -24,6 +24,7 @@ type call struct {
 	fds      []int           // descriptors passed with the request (exec's stdio)
 	env      []string        // exec: the caller's TERM and the like
 	overlay  bool            // new: an overlay instance
+	strict   bool            // run: refuse a driver mismatch
 	hangup   <-chan struct{} // exec: closed when the client goes away
 	req      *proto.Request  // client mode: the request (exec's options)
 	// sendFD sends a line with a descriptor to the client (exec's
@@ -117,7 +118,26 @@ func (d *Daemon) cmdRm(c *call) (any, error) {
 }
 
 func (d *Daemon) cmdRun(c *call) (any, error) {
-	return nil, d.transition(c.args[0], planRun)
+	name := c.args[0]
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	// An instance that is not live will boot: its driver userspace is
+	// checked first, so that --strict refuses before anything changes.
+	var warnings []string
+	if d.live(name) == nil {
+		var err error
+		if warnings, err = d.checkDrivers(name, c.strict); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.transition(name, planRun); err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		return proto.Warnings{Warnings: warnings}, nil
+	}
+	return nil, nil
 }
 
 // withHeld runs f with the boot of name, if it is alive (running, frozen
@@ -196,10 +216,16 @@ func (d *Daemon) list() (*proto.List, error) {
 		return nil, err
 	}
 	l := &proto.List{Instances: []proto.Instance{}, Images: []proto.Image{}}
+	// Looked up in each root (a few system calls each), outside the lock.
+	modules := make(map[string]string, len(insts))
+	for _, i := range insts {
+		modules[i.Name] = d.modulesColumn(i.Name)
+	}
 	d.mu.Lock()
 	for _, i := range insts {
 		row := proto.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
 		row.Init, row.Halt = d.initColumn(i)
+		row.Modules = modules[i.Name]
 		row.State = string(Stopped)
 		if b := d.liveLocked(i.Name); b != nil {
 			row.State, row.Pid = string(stateOf(b == d.active, b.frozen)), b.pid

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/hostkernel"
 )
 
 // Config is the daemon's settings, from flags, then the environment, then
@@ -23,6 +25,9 @@ type Config struct {
 	StopTimeout time.Duration
 	Debug       bool // enables the test-only debug-panic request
 	Hotkey      bool // Ctrl+Alt+J opens the host shell on VT63
+	// Host is where the running kernel's modules, firmware and loaded
+	// drivers are (hostkernel.Running() unless a test points elsewhere).
+	Host hostkernel.Host
 
 	// Resident instances (`switch`): at most ResidentMax (0: no cap), and
 	// the memory policy that stops the least recently used one.
@@ -75,8 +80,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", defaultIdleTimeout, "a connection silent this long between requests is closed")
 	fs.DurationVar(&c.LineTimeout, "line-timeout", defaultLineTimeout, "a request line must end this long after its first byte")
 	c.switchFlags(fs)
+	kernelRoot := fs.String("kernel-root", "/", "where the running kernel's lib/modules, lib/firmware and sys/module are (tests point it at a fake)")
 	err := fs.Parse(args)
 	c.HaltSignal = unix.Signal(*halt)
+	c.Host = hostkernel.Running().Under(*kernelRoot)
 	if c.Log == "" {
 		c.Log = filepath.Join(c.Root, "log")
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"initns/cgroupfs"
+	"initns/hostkernel"
 	"initns/store"
 )
 
@@ -72,6 +73,9 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 	parent, err := cgroupfs.OpenParent(cfg.Cgroup)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Host == (hostkernel.Host{}) {
+		cfg.Host = hostkernel.Running()
 	}
 	d := &Daemon{
 		cfg: cfg, log: log, store: st, parent: parent, lock: lock,

@@ -79,7 +79,7 @@ type setting func(*store.Instance)
 func parseSetting(kv string) (setting, error) {
 	key, val, ok := strings.Cut(kv, "=")
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not KEY=VALUE (init=KIND|auto, halt-signal=SIGNAL|auto)", proto.ErrUsage, kv)
+		return nil, fmt.Errorf("%w: %q is not KEY=VALUE (init=KIND|auto, halt-signal=SIGNAL|auto, container=NAME|none|auto)", proto.ErrUsage, kv)
 	}
 	switch key {
 	case "init":
@@ -100,8 +100,10 @@ func parseSetting(kv string) (setting, error) {
 			return nil, fmt.Errorf("%w: %w", proto.ErrUsage, err)
 		}
 		return func(i *store.Instance) { i.HaltSignal = int(sig) }, nil
+	case "container":
+		return parseContainer(val)
 	}
-	return nil, fmt.Errorf("%w: unknown setting %q: init or halt-signal", proto.ErrUsage, key)
+	return nil, fmt.Errorf("%w: unknown setting %q: init, halt-signal or container", proto.ErrUsage, key)
 }
 
 // cmdSet changes an instance's settings: all of them or none. They apply

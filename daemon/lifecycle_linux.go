@@ -55,10 +55,13 @@ func (d *Daemon) start(name string) error {
 		return err
 	}
 	defer unix.Close(fd)
+	in, _ := d.store.Instance(name)
 	proc, err := nsexec.Start(nsexec.Config{
 		Rootfs:   d.store.RootfsPath(name),
 		CgroupFD: fd,
 		Console:  d.cfg.Console,
+		ReadOnly: d.lend(name),
+		Env:      initEnv(in),
 	})
 	if err != nil {
 		if derr := g.Destroy(cleanupTimeout); derr != nil {

@@ -301,7 +301,7 @@ func (d *Daemon) clientRequest(s *session, line string, fds []int) (last bool) {
 		return false
 	}
 	cl := &call{args: req.Args, kill: req.Kill, timeout: req.Timeout, progress: progressTo(enc),
-		fds: fds, env: req.Env, overlay: req.Overlay}
+		fds: fds, env: req.Env, overlay: req.Overlay, strict: req.Strict}
 	ctx, done := d.request(s)
 	defer done()
 	// exec learns of a client gone as every request does, and kills its

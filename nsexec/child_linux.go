@@ -16,8 +16,13 @@ type bootPlan struct {
 	init      *byte
 	dev       *byte // "/dev", and the file system type mounted there
 	devtmpfs  *byte
+	binds     []bindPlan
 	console   int
 }
+
+// bindPlan is one read-only bind mount of a host directory into the
+// instance's root, as C strings.
+type bindPlan struct{ source, target *byte }
 
 // newBootPlan prepares the boot of cfg: init's arguments and environment,
 // the console, the pipe, and clone3's flags.
@@ -27,14 +32,12 @@ func newBootPlan(cfg Config) (*plan, error) {
 		rootfs: cs.of(cfg.Rootfs), dot: cs.of("."), none: cs.of("none"), init: cs.of(Init),
 		dev: cs.of("/dev"), devtmpfs: cs.of("devtmpfs"), console: -1,
 	}
-	// The environment and arguments the kernel gives PID 1, and an empty
-	// container=: systemd's documented way of saying "not a container"
-	// (any other value names a container manager). Without it, systemd
-	// guesses from its cgroup namespace on a cgroup2-only machine that it
-	// is one, and leaves out what a machine's OS does: udev, the hardware
-	// setup. An instance owns the machine's devices and consoles while it
-	// runs. Other inits ignore the variable.
-	p := newPlan(&cs, []string{Init}, []string{"HOME=/", "TERM=linux", "container="})
+	for _, m := range cfg.ReadOnly {
+		b.binds = append(b.binds, bindPlan{source: cs.of(m.Source), target: cs.of(m.Target)})
+	}
+	// The environment and arguments the kernel gives PID 1, and the
+	// daemon's words (container=, see Config.Env).
+	p := newPlan(&cs, []string{Init}, append([]string{"HOME=/", "TERM=linux"}, cfg.Env...))
 	p.boot = b
 	if cs.err != nil {
 		return nil, cs.err
@@ -121,6 +124,9 @@ func (p *plan) enter() (stage, syscall.Errno) {
 	if _, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.boot.rootfs)), uintptr(unsafe.Pointer(p.boot.rootfs)), 0, unix.MS_BIND|unix.MS_REC, 0, 0); e != 0 {
 		return stageBind, e
 	}
+	if step, e := p.bindReadOnly(); e != 0 {
+		return step, e
+	}
 	if _, _, e := syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(p.boot.rootfs)), 0, 0); e != 0 {
 		return stageEnter, e
 	}
@@ -156,6 +162,31 @@ func (p *plan) enter() (stage, syscall.Errno) {
 		uintptr(unsafe.Pointer(p.boot.devtmpfs)), unix.MS_NOSUID, 0, 0)
 	if e != 0 && e != unix.ENOENT {
 		return stageDev, e
+	}
+	return 0, 0
+}
+
+// bindReadOnly mounts the host's directories of the plan (the running
+// kernel's modules and firmware) read-only at their targets, host paths
+// inside the root that the daemon made sure exist. It runs while the host's
+// tree is still in view, after the root's bind on itself, so pivot_root
+// carries the mounts along; the private / keeps them out of the host.
+//
+//go:nosplit
+//go:norace
+func (p *plan) bindReadOnly() (stage, syscall.Errno) {
+	for i := range p.boot.binds {
+		m := &p.boot.binds[i]
+		if _, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.source)), uintptr(unsafe.Pointer(m.target)), 0, unix.MS_BIND, 0, 0); e != 0 {
+			return stageBindHost, e
+		}
+		// A bind mount takes the source's flags; read-only takes a
+		// remount of the new mount alone (MS_BIND with MS_REMOUNT), which
+		// leaves the host's mount as it was.
+		if _, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p.boot.none)), uintptr(unsafe.Pointer(m.target)), 0,
+			unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, 0, 0); e != 0 {
+			return stageReadOnly, e
+		}
 	}
 	return 0, 0
 }

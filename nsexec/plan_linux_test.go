@@ -129,7 +129,9 @@ func isCloexec(t *testing.T, fd int) bool {
 }
 
 func TestBootPlan(t *testing.T) {
-	p, err := newBootPlan(Config{Rootfs: "/var/lib/initns/rootfs/box", CgroupFD: 42, Console: "/dev/null"})
+	p, err := newBootPlan(Config{Rootfs: "/var/lib/initns/rootfs/box", CgroupFD: 42, Console: "/dev/null",
+		Env:      []string{"container="},
+		ReadOnly: []Bind{{Source: "/lib/modules/6.1.0-1-amd64", Target: "/var/lib/initns/rootfs/box/usr/lib/modules/6.1.0-1-amd64"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +152,11 @@ func TestBootPlan(t *testing.T) {
 		t.Errorf("argv %q", got)
 	}
 	if got := goStrings(t, p.envv); !slices.Equal(got, []string{"HOME=/", "TERM=linux", "container="}) {
-		t.Errorf("env %q: want the kernel's HOME=/ TERM=linux and an empty container=", got)
+		t.Errorf("env %q: want the kernel's HOME=/ TERM=linux and the daemon's container=", got)
+	}
+	if len(p.boot.binds) != 1 || unix.BytePtrToString(p.boot.binds[0].source) != "/lib/modules/6.1.0-1-amd64" ||
+		unix.BytePtrToString(p.boot.binds[0].target) != "/var/lib/initns/rootfs/box/usr/lib/modules/6.1.0-1-amd64" {
+		t.Errorf("the read-only binds are not in the plan as given")
 	}
 	if got := unix.BytePtrToString(p.boot.rootfs); got != "/var/lib/initns/rootfs/box" {
 		t.Errorf("rootfs %q", got)

@@ -26,6 +26,8 @@ const (
 	stageCtty
 	stageUser
 	stageCwd
+	stageBindHost
+	stageReadOnly
 )
 
 func (s stage) String() string {
@@ -33,7 +35,8 @@ func (s stage) String() string {
 		"pivot_root", "detach the old root", "move the root filesystem over /", "chroot", "chdir /",
 		"set up stdin, stdout and stderr", "setsid", "close the daemon's descriptors", "exec " + Init,
 		"join the instance's namespaces", "fork the command", "exec the command", "mount devtmpfs on /dev",
-		"make the terminal its controlling terminal", "switch to the user", "change to the working directory"}
+		"make the terminal its controlling terminal", "switch to the user", "change to the working directory",
+		"bind the running kernel's modules or firmware into the root", "make the kernel's modules or firmware read-only"}
 	if int(s) < len(names) {
 		return names[s]
 	}

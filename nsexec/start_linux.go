@@ -14,6 +14,20 @@ type Config struct {
 	Rootfs   string // host path of the instance's root filesystem
 	CgroupFD int    // open directory of the instance's (empty) cgroup
 	Console  string // the terminal for init's stdin, stdout and stderr
+	// ReadOnly are host directories mounted read-only into the root
+	// before init starts, in order (the running kernel's modules and
+	// firmware: package hostkernel decides them).
+	ReadOnly []Bind
+	// Env is added to the environment the kernel gives PID 1 (HOME=/,
+	// TERM=linux): the daemon's container= word.
+	Env []string
+}
+
+// Bind is one read-only bind mount: Source, a directory on the host,
+// appears at Target, a host path inside the root filesystem whose
+// directory exists.
+type Bind struct {
+	Source, Target string
 }
 
 // ErrBoot wraps every failure before the instance's init ran.

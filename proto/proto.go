@@ -31,10 +31,18 @@ type Request struct {
 	TTY     bool          `json:"tty,omitempty"`     // exec, shell: give the command a terminal of its own (see PTY)
 	Rows    uint16        `json:"rows,omitempty"`    // exec, shell with TTY: the caller's window size, the terminal's first
 	Cols    uint16        `json:"cols,omitempty"`
-	User    string        `json:"user,omitempty"` // exec: run as this user of the instance (name or uid); empty: root
-	Cwd     string        `json:"cwd,omitempty"`  // exec: working directory inside the instance; empty: /
+	User    string        `json:"user,omitempty"`   // exec: run as this user of the instance (name or uid); empty: root
+	Cwd     string        `json:"cwd,omitempty"`    // exec: working directory inside the instance; empty: /
+	Strict  bool          `json:"strict,omitempty"` // run: refuse to boot on a driver mismatch
 	// import and export take one descriptor passed with the request: the
 	// verified download, or the pipe to write the image into.
+}
+
+// Warnings is the result of a request that succeeded with warnings (run:
+// the instance's driver userspace does not match the loaded module); the
+// client prints each one.
+type Warnings struct {
+	Warnings []string `json:"warnings"`
 }
 
 // ExecResult is the result of exec: how the command ended, as a shell
@@ -112,6 +120,7 @@ type Instance struct {
 	Ended   string    `json:"ended,omitempty"` // how its last boot ended
 	Init    string    `json:"init"`            // its init system: systemd, sysvinit, ... or unknown; "(set)" when the user chose it
 	Halt    string    `json:"halt"`            // how stop asks that init to power off
+	Modules string    `json:"modules"`         // its modules of the running kernel: own, host (lent at boot) or none
 }
 
 // Image is one image of `ls`.

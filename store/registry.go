@@ -30,7 +30,8 @@ type metaInstance struct {
 	Init    string    `json:"init,omitempty"`
 	InitSet string    `json:"init_set,omitempty"`
 	// HaltSignal is the user's halt signal for the instance, 0 if unset.
-	HaltSignal int `json:"halt_signal,omitempty"`
+	HaltSignal int    `json:"halt_signal,omitempty"`
+	Container  string `json:"container,omitempty"`
 }
 
 // readRegistry returns the registry's valid, distinct names in order, and

@@ -29,6 +29,10 @@ type Instance struct {
 	// asks the init to go down, overriding both. Empty and 0: not set.
 	InitSet    string
 	HaltSignal int
+	// Container is the user's container= for the instance's init:
+	// "" the default (an empty word: not a container), "none" (no word),
+	// or a container manager's name.
+	Container string
 }
 
 // Image describes one file in images/.

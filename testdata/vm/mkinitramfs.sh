@@ -1,6 +1,6 @@
 #!/bin/sh
 # mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT]
-#                [-m MODPROBE.CONF]... [-c gzip|zstd]
+#                [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]
 #
 # Builds the initramfs (cpio newc, compressed) that the VM tests and
 # `make demo` boot:
@@ -15,7 +15,12 @@
 #                        and friends, with their dependencies), and
 #                        modules.alias/modules.dep filtered to them; evdev
 #                        is compressed with xz and e1000 with zstd, so the
-#                        guest proves that compressed modules load
+#                        guest proves that compressed modules load;
+#                        depmod's binary indexes too, which the kmod of an
+#                        instance that is lent this directory reads
+#   /lib/firmware/       the firmware directory -f (default /lib/firmware,
+#                        when there is one): the kernel loads firmware
+#                        from the root initns runs on, never an instance's
 #   /var/lib/initns/images/  the test images given with -i
 #   /bin/sockcat         the compatibility-mode socket tool (-s)
 #   /etc/modprobe.d/     the modprobe.d files given with -m
@@ -34,8 +39,8 @@
 # module directory. MODULES overrides the module list.
 set -eu
 
-out= binary= kernel= sockcat= comp=zstd images= confs=
-while getopts o:b:k:i:s:m:c: opt; do
+out= binary= kernel= sockcat= comp=zstd images= confs= firmware=/lib/firmware
+while getopts o:b:k:i:s:m:c:f: opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	b) binary=$OPTARG ;;
@@ -44,7 +49,8 @@ while getopts o:b:k:i:s:m:c: opt; do
 	s) sockcat=$OPTARG ;;
 	m) confs="$confs $OPTARG" ;;
 	c) comp=$OPTARG ;;
-	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-m MODPROBE.CONF]... [-c gzip|zstd]" >&2; exit 2 ;;
+	f) firmware=$OPTARG ;;
+	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] || { echo "mkinitramfs.sh: -o OUT is required" >&2; exit 2; }
@@ -187,7 +193,19 @@ grep -F -f /dev/stdin "$moddir/modules.dep" <<EOF | sed -f "$stage/lib/modules/$
 $(for p in $paths; do echo "$p:"; done)
 EOF
 rm "$stage/lib/modules/$kver/rename.sed"
-cp "$moddir/modules.builtin" "$stage/lib/modules/$kver/"
+cp "$moddir/modules.builtin" "$moddir/modules.builtin.modinfo" "$stage/lib/modules/$kver/"
+for p in $paths; do echo "$p"; done >"$stage/lib/modules/$kver/modules.order"
+# The binary indexes (modules.dep.bin, modules.alias.bin, ...) that kmod
+# reads: an instance's modprobe and udev use this directory when initns
+# lends it. The text files stay those written above.
+for f in modules.dep modules.alias; do cp "$stage/lib/modules/$kver/$f" "$stage/$f.txt"; done
+command -v depmod >/dev/null || { echo "mkinitramfs.sh: depmod missing: apt-get install kmod" >&2; exit 1; }
+depmod -b "$stage" "$kver"
+for f in modules.dep modules.alias; do mv "$stage/$f.txt" "$stage/lib/modules/$kver/$f"; done
+if [ -d "$firmware" ]; then
+	mkdir -p "$stage/lib/firmware"
+	cp -a "$firmware/." "$stage/lib/firmware/"
+fi
 
 case $comp in
 gzip) compress="gzip -1" ;;
