@@ -65,9 +65,14 @@ func (g *guest) checkInstanceRoot(name string) {
 	if err != nil {
 		g.t.Fatalf("instance mountinfo: %v\n%s", err, out)
 	}
-	if len(ms) != 2 || ms[0].Mountpoint != "/" || ms[0].Root != "/var/lib/initns/rootfs/"+name ||
-		ms[1].Mountpoint != "/dev" || ms[1].FSType != "devtmpfs" {
-		g.t.Errorf("the instance's init sees these mounts, want only /var/lib/initns/rootfs/%s as / and a devtmpfs on /dev:\n%s", name, out)
+	// The busybox image has no modules or firmware: it is lent the
+	// initramfs's, read-only (README, "Hardware").
+	mods := "/lib/modules/" + KernelRelease()
+	if len(ms) != 4 || ms[0].Mountpoint != "/" || ms[0].Root != "/var/lib/initns/rootfs/"+name ||
+		ms[1].Mountpoint != mods || ms[1].Root != mods || !readOnly(ms[1]) ||
+		ms[2].Mountpoint != "/lib/firmware" || ms[2].Root != "/lib/firmware" || !readOnly(ms[2]) ||
+		ms[3].Mountpoint != "/dev" || ms[3].FSType != "devtmpfs" {
+		g.t.Errorf("the instance's init sees these mounts, want only /var/lib/initns/rootfs/%s as /, the host's %s and /lib/firmware read-only, and a devtmpfs on /dev:\n%s", name, mods, out)
 	}
 }
 
