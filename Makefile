@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X initns/proto.Version=$(VERSION)
 # initialisation every start of the binary would pay.
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)'
 STATICCHECK := bin/tools/staticcheck
-PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container gcc libc6-dev
+PACKAGES := busybox-static qemu-system-x86 linux-image-amd64 cpio debootstrap pigz zstd xz-utils acl attr libcap2-bin hyperfine tar xfsprogs systemd-container gcc libc6-dev docker-registry apache2-utils skopeo
 
 .PHONY: all init initns clean test bench fuzz demo distros install deps help
 

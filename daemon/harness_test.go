@@ -70,6 +70,9 @@ type env struct {
 	// wrap, when set, is the command the daemon is started under
 	// (prlimit ... --): it execs the daemon, which keeps its pid.
 	wrap []string
+	// clientEnv is added to the client's environment (pull_test.go: its
+	// cache, CA and docker config).
+	clientEnv []string
 	// rssBase is the daemon's resident memory when its peak was last
 	// reset (hostile_test.go).
 	rssBase uint64
@@ -177,6 +180,7 @@ type result struct {
 func (e *env) client(args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, "initns"), append([]string{"--socket", e.sock}, args...)...)
+	cmd.Env = append(os.Environ(), e.clientEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

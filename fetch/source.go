@@ -117,7 +117,7 @@ func (o *Options) resolveURL(ctx context.Context, source, sha256hex string) (*Pl
 		sums.RawQuery = ""
 		data, err := o.getSmall(ctx, sums.String(), 16<<20)
 		if err != nil {
-			return nil, fmt.Errorf("no --sha256 given, and its SHA256SUMS cannot be read: %w", err)
+			return nil, fmt.Errorf("no --sha256 given, and no SHA256SUMS beside it: give --sha256 HEX (%w)", err)
 		}
 		if sha256hex = findSum(data, base); sha256hex == "" {
 			return nil, fmt.Errorf("%s names no %s: give --sha256", sums.String(), base)

@@ -1,0 +1,116 @@
+package daemon_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"initns/internal/archivetest"
+	"initns/proto"
+)
+
+// TestPullPushRegistry: an image pushed to a real registry (TLS from a
+// test CA, basic auth) from one state root is pulled into a fresh one,
+// made into an instance that boots, with the same tree; ls names where it
+// came from; a second pull is a no-op; the pulled OCI layout is pushed as
+// it is (same manifest digest); a pull without credentials is refused
+// with nothing left.
+func TestPullPushRegistry(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t)
+	a := startDaemon(t)
+	a.clientEnv = reg.clientEnv(t, false)
+	a.image("test.tar.gz", false, map[string]string{"etc/motd": "pushed from a\n", "etc/link": "symlink:motd"})
+	ref := "docker://" + reg.addr + "/initns/test:1"
+	out := a.ok("push", "test.tar.gz", ref)
+	if !strings.Contains(out, "sha256:") {
+		t.Fatalf("push printed %q, no digest", out)
+	}
+	a.ok("new", "box", "test.tar.gz")
+
+	b := startDaemon(t)
+	b.clientEnv = reg.clientEnv(t, false)
+	b.ok("pull", ref)
+	imgs := b.list().Images
+	if len(imgs) != 1 || imgs[0].Name != "test-1.oci.tar" || imgs[0].Source != ref || !strings.HasPrefix(imgs[0].Digest, "sha256:") {
+		t.Fatalf("images after pull: %+v", imgs)
+	}
+	if !strings.Contains(b.ok("ls"), ref) {
+		t.Fatal("ls does not show where the image came from")
+	}
+	if out := b.ok("pull", ref); !strings.Contains(out, "already there") {
+		t.Fatalf("second pull: %q", out)
+	}
+	b.ok("new", "box", "test-1.oci.tar")
+	if want, got := archivetest.Describe(t, a.rootfs("box")), archivetest.Describe(t, b.rootfs("box")); want != got {
+		t.Fatalf("pulled tree differs from the pushed one:\n%s", archivetest.DiffLines(want, got))
+	}
+	b.ok("run", "box")
+	b.waitReport("box")
+	b.ok("stop", "box")
+
+	// An OCI layout is pushed as it is: the registry gets the same manifest.
+	ref2 := "docker://" + reg.addr + "/initns/again:2"
+	if out := b.ok("push", "test-1.oci.tar", ref2); !strings.Contains(out, imgs[0].Digest) {
+		t.Fatalf("push of the pulled layout printed %q, want the digest %s", out, imgs[0].Digest)
+	}
+	// By digest, into a third state root, anonymously: refused.
+	c := startDaemon(t)
+	c.clientEnv = reg.clientEnv(t, true)
+	byDigest := "docker://" + reg.addr + "/initns/again@" + imgs[0].Digest
+	c.refused(1, "credentials", "pull", byDigest)
+	if l := c.list(); len(l.Images) != 0 {
+		t.Fatalf("a refused pull left %+v", l.Images)
+	}
+	c.clientEnv = reg.clientEnv(t, false)
+	c.ok("pull", byDigest, "again.oci.tar")
+	if l := c.list(); len(l.Images) != 1 || l.Images[0].Digest != imgs[0].Digest {
+		t.Fatalf("pull by digest: %+v", l.Images)
+	}
+	// The cache keeps nothing of a finished pull.
+	checkCacheEmpty(t, c.clientEnv)
+}
+
+// checkCacheEmpty fails unless the client's cache holds no file (empty
+// directories are fine).
+func checkCacheEmpty(t *testing.T, env []string) {
+	t.Helper()
+	for _, kv := range env {
+		if dir, ok := strings.CutPrefix(kv, "XDG_CACHE_HOME="); ok {
+			filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && !fi.IsDir() {
+					t.Errorf("the cache keeps %s after a finished pull", p)
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// imageSum is the SHA-256 of an image file in a state root.
+func imageSum(t *testing.T, e *env, name string) string {
+	data, err := os.ReadFile(filepath.Join(e.root, "images", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// noImages asserts images/ holds nothing and the daemon answers.
+func noImages(t *testing.T, e *env) {
+	t.Helper()
+	var l proto.List = e.list()
+	if len(l.Images) != 0 {
+		t.Fatalf("images/ holds %+v after a refused pull", l.Images)
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.root, "images"))
+	for _, en := range ents {
+		if !strings.HasPrefix(en.Name(), ".") {
+			t.Fatalf("images/ holds %s", en.Name())
+		}
+	}
+}
