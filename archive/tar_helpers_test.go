@@ -18,6 +18,5 @@ var (
 	xzOf           = archivetest.Xz
 	xzBlockHeaders = archivetest.XzBlockHeaders
 	setXzDict      = archivetest.SetXzDict
-	paxTar         = archivetest.PAXTar
 	dockerSaveOf   = archivetest.DockerSave
 )

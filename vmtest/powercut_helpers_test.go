@@ -36,6 +36,14 @@ const (
 // binary, sockcat and images) whose modules also drive a virtio disk
 // holding ext4.
 func powerCutInitramfs(t *testing.T, a *Artifacts) string {
+	return extendedInitramfs(t, a, pcModules)
+}
+
+// extendedInitramfs builds an initramfs like the harness's (the same
+// binary, sockcat and images) with the modules named in modules (a space
+// separated list, "" for none) beside the default ones, and the images
+// given beside the harness's.
+func extendedInitramfs(t *testing.T, a *Artifacts, modules string, images ...string) string {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
@@ -50,14 +58,18 @@ func powerCutInitramfs(t *testing.T, a *Artifacts) string {
 	if m == nil {
 		t.Fatal("mkinitramfs.sh: no default MODULES=${MODULES:-\"...\"} line to extend")
 	}
-	out := filepath.Join(t.TempDir(), "initramfs-disk.cpio.zst")
-	cmd := exec.Command("sh", "testdata/vm/mkinitramfs.sh", "-o", out,
+	out := filepath.Join(t.TempDir(), "initramfs-extended.cpio.zst")
+	args := []string{"testdata/vm/mkinitramfs.sh", "-o", out,
 		"-s", a.Sockcat, "-i", a.Image, "-i", a.TestinitImage, "-k", Kernel(),
-		"-m", "testdata/vm/modprobe-test.conf", "-b", a.Binary)
+		"-m", "testdata/vm/modprobe-test.conf", "-b", a.Binary}
+	for _, img := range images {
+		args = append(args, "-i", img)
+	}
+	cmd := exec.Command("sh", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "MODULES="+string(m[1])+" "+pcModules)
+	cmd.Env = append(os.Environ(), "MODULES="+strings.TrimSpace(string(m[1])+" "+modules))
 	if o, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mkinitramfs.sh with MODULES+=%s: %v\n%s", pcModules, err, o)
+		t.Fatalf("mkinitramfs.sh with MODULES+=%s and images %v: %v\n%s", modules, images, err, o)
 	}
 	return out
 }

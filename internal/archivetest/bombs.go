@@ -100,9 +100,9 @@ func XzBomb(t testing.TB) []byte {
 // XzBombLimit is what the refusal of XzBomb says.
 const XzBombLimit = "xz dictionary of 4096 MiB exceeds the 128 MiB limit"
 
-// PAXTar is a tar of n entries made by mk, each carrying the PAX records
+// paxTar is a tar of n entries made by mk, each carrying the PAX records
 // it gives.
-func PAXTar(t testing.TB, n int, mk func(i int) (*tar.Header, map[string]string)) []byte {
+func paxTar(t testing.TB, n int, mk func(i int) (*tar.Header, map[string]string)) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -125,18 +125,18 @@ func PAXTar(t testing.TB, n int, mk func(i int) (*tar.Header, map[string]string)
 // PAXDirs is a tar of n directories d000/, d001/... each carrying recs.
 func PAXDirs(t testing.TB, n int, recs map[string]string) []byte {
 	t.Helper()
-	return PAXTar(t, n, func(i int) (*tar.Header, map[string]string) {
+	return paxTar(t, n, func(i int) (*tar.Header, map[string]string) {
 		return &tar.Header{Name: fmt.Sprintf("d%03d/", i), Typeflag: tar.TypeDir, Mode: 0o755}, recs
 	})
 }
 
-// PAXCommentBomb is issue 12's .tar.gz (about 1.4 MB): 800 directories
-// each with a PAX comment of almost 1 MiB, 800 MiB of headers a reader
-// that keeps each directory's header until the end holds. Extracting it
-// must succeed, the comments being ignored.
-func PAXCommentBomb(t testing.TB) []byte {
+// PAXCommentBomb is issue 12's .tar.gz (1.4 MB for 800 directories):
+// dirs directories each with a PAX comment of almost 1 MiB, as many MiB of
+// headers as a reader that keeps each directory's header until the end
+// holds. Extracting it must succeed, the comments being ignored.
+func PAXCommentBomb(t testing.TB, dirs int) []byte {
 	t.Helper()
-	return Gzip(PAXDirs(t, 800, map[string]string{"comment": strings.Repeat("c", 1<<20-1024)}))
+	return Gzip(PAXDirs(t, dirs, map[string]string{"comment": strings.Repeat("c", 1<<20-1024)}))
 }
 
 // PAXXattrBomb is 800 directories each with 16 user.* extended attributes
