@@ -2,12 +2,9 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,15 +82,15 @@ func pull(c *cli.Context, args []string) error {
 		}
 		return err
 	}
-	file, cached, err := plan.Fetch(ctx, o)
+	dl, err := plan.Fetch(ctx, o)
 	done()
 	if err != nil {
 		return err
 	}
-	if err := importFile(ctx, c, file, image, plan); err != nil {
+	if err := importFile(ctx, c, dl, image, plan); err != nil {
 		return err
 	}
-	fetch.Forget(cached)
+	fetch.Forget(dl.Cached)
 	fmt.Fprintf(c.App.Writer, "%s: %s (%s)\n", image, plan.Source, plan.Digest)
 	return nil
 }
@@ -125,21 +122,12 @@ func alreadyThere(c *cli.Context, image, digest string) (bool, error) {
 
 // importFile hands the verified download to the daemon, which copies it
 // into images/ while checking its SHA-256 again.
-func importFile(ctx context.Context, c *cli.Context, file, image string, plan *fetch.Plan) error {
-	f, err := os.Open(file)
+func importFile(ctx context.Context, c *cli.Context, dl fetch.Download, image string, plan *fetch.Plan) error {
+	f, err := os.Open(dl.File)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	sum := strings.TrimPrefix(plan.Digest, "sha256:")
-	if strings.HasSuffix(file, ".oci.tar") {
-		// The layout archive was written here; its layers were verified.
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		sum = hex.EncodeToString(h.Sum(nil))
-	}
 	conn, err := Dial(c.String("socket"))
 	if err != nil {
 		return err
@@ -153,7 +141,7 @@ func importFile(ctx context.Context, c *cli.Context, file, image string, plan *f
 		defer b.finish()
 		progress = b.update
 	}
-	req := proto.Request{Cmd: "import", Args: []string{image, sum, plan.Source, plan.Digest}}
+	req := proto.Request{Cmd: "import", Args: []string{image, dl.SHA256, plan.Source, plan.Digest}}
 	_, err = conn.DoWith(req, []int{int(f.Fd())}, progress)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -174,7 +174,7 @@ func ociImageName(ref name.Reference) string {
 
 // fetch downloads the layers in parallel into the cache and writes the
 // OCI image layout archive of the image there.
-func (im *ociImage) fetch(ctx context.Context, o *Options, counted func(int64)) (string, []string, error) {
+func (im *ociImage) fetch(ctx context.Context, o *Options, counted func(int64)) (Download, error) {
 	paths := make([]string, len(im.parsed.Layers))
 	errs := make([]error, len(im.parsed.Layers))
 	sem := make(chan struct{}, parallelLayers)
@@ -200,33 +200,34 @@ func (im *ociImage) fetch(ctx context.Context, o *Options, counted func(int64)) 
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return "", paths, err
+			return Download{}, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return "", paths, err
+		return Download{}, err
 	}
-	out, err := im.writeLayout(o, paths)
-	return out, append(paths, out), err
+	out, sum, err := im.writeLayout(o, paths)
+	return Download{File: out, SHA256: sum, Cached: append(paths, out)}, err
 }
 
 // writeLayout writes the OCI image layout archive (oci-layout,
 // index.json, blobs/sha256/...) of the image into the cache, the layers
-// from the verified files at paths.
-func (im *ociImage) writeLayout(o *Options, paths []string) (string, error) {
+// from the verified files at paths, and returns it with its SHA-256.
+func (im *ociImage) writeLayout(o *Options, paths []string) (string, string, error) {
 	f, err := os.CreateTemp(o.Cache, "layout-*.oci.tar")
 	if err != nil {
-		return "", fmt.Errorf("download cache: %w", err)
+		return "", "", fmt.Errorf("download cache: %w", err)
 	}
 	defer f.Close()
-	tw := tar.NewWriter(f)
+	h := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(f, h))
 	index, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
 		MediaType: im.parsed.MediaType, Digest: im.digest, Size: int64(len(im.manifest)),
 		Platform:    &v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Annotations: map[string]string{"org.opencontainers.image.ref.name": im.ref.Identifier()},
 	}}})
 	if im.parsed.MediaType == "" {
-		return "", fmt.Errorf("%s: the manifest names no media type", im.ref)
+		return "", "", fmt.Errorf("%s: the manifest names no media type", im.ref)
 	}
 	members := []struct {
 		name string
@@ -239,7 +240,7 @@ func (im *ociImage) writeLayout(o *Options, paths []string) (string, error) {
 	}
 	for _, m := range members {
 		if err := writeMember(tw, m.name, int64(len(m.data)), strings.NewReader(string(m.data))); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	done := map[string]bool{}
@@ -250,18 +251,18 @@ func (im *ociImage) writeLayout(o *Options, paths []string) (string, error) {
 		done[l.Digest.Hex] = true
 		lf, err := os.Open(paths[i])
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		err = writeMember(tw, "blobs/sha256/"+l.Digest.Hex, l.Size, lf)
 		lf.Close()
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return f.Name(), f.Close()
+	return f.Name(), hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
 func writeMember(tw *tar.Writer, name string, size int64, r io.Reader) error {

@@ -21,14 +21,19 @@ type Plan struct {
 	Digest string // sha256:HEX: the file's, or an OCI image's manifest
 	Name   string // the image name it gets unless the user gives one
 	Size   int64  // bytes to download; -1 if unknown
-	fetch  func(ctx context.Context, o *Options, counted func(int64)) (file string, cached []string, err error)
+	fetch  func(ctx context.Context, o *Options, counted func(int64)) (Download, error)
 }
 
-// Fetch downloads the plan into the cache and returns the verified file
-// to publish, and every file of the cache it used (to Forget once the
-// image is published). An interrupted Fetch leaves its partial downloads
-// for the next one to resume.
-func (p *Plan) Fetch(ctx context.Context, o *Options) (file string, cached []string, err error) {
+// Download is a Plan fetched into the cache.
+type Download struct {
+	File   string   // the verified file to publish
+	SHA256 string   // its SHA-256, hex
+	Cached []string // every file of the cache it used, to Forget once the image is published
+}
+
+// Fetch downloads the plan into the cache. An interrupted Fetch leaves
+// its partial downloads for the next one to resume.
+func (p *Plan) Fetch(ctx context.Context, o *Options) (Download, error) {
 	var done int64
 	counted := func(n int64) {
 		done += n
@@ -133,9 +138,9 @@ func (o *Options) resolveURL(ctx context.Context, source, sha256hex string) (*Pl
 }
 
 // fetch is a Plan's download of one file.
-func (b blob) fetch(ctx context.Context, o *Options, counted func(int64)) (string, []string, error) {
+func (b blob) fetch(ctx context.Context, o *Options, counted func(int64)) (Download, error) {
 	p, err := o.download(ctx, b, counted)
-	return p, []string{p}, err
+	return Download{File: p, SHA256: b.sha256, Cached: []string{p}}, err
 }
 
 // findSum finds name's SHA-256 in a sha256sum listing ("HEX  name" or
