@@ -65,18 +65,14 @@ func WriteImage(ctx context.Context, dir string, w io.Writer, format string, ski
 // WriteTar archives the tree at dir into w as an uncompressed PAX archive,
 // as WriteImage does.
 func WriteTar(ctx context.Context, dir string, w io.Writer, skip FileID, pc *Counter) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, st, err := OpenDir(dir, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
+		return err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("stat %s: %w", dir, err)
-	}
 	a := &archiver{ctx: ctx, tw: tar.NewWriter(w), raw: w, dev: st.Dev, skip: skip,
 		links: map[FileID]string{}, pc: pc, buf: make([]byte, 1<<20), xbuf: make([]byte, 64<<10)}
-	hdr, err := a.header(fd, "", &st, "./")
+	hdr, err := a.header(fd, "", st, "./")
 	if err != nil {
 		return err
 	}
@@ -169,16 +165,29 @@ func vanished(err error) bool {
 	return errors.Is(err, unix.ENOENT)
 }
 
+// openEntry opens the entry name of the directory pfd (path names it in
+// an error) with flags added to O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC.
+// O_NONBLOCK: a FIFO put in the entry's place since its stat must not make
+// the open wait for a writer. The descriptor is -1, with a nil error, when
+// the entry vanished since its directory was read.
+func openEntry(pfd int, name, path string, flags int) (int, error) {
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|flags, 0)
+	if vanished(err) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, nil
+}
+
 func (a *archiver) subdir(pfd int, name, path, rel string, st *unix.Stat_t) error {
 	if (FileID{st.Dev, st.Ino}) == a.skip {
 		return nil
 	}
-	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if vanished(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+	fd, err := openEntry(pfd, name, path, unix.O_DIRECTORY)
+	if fd < 0 {
+		return err
 	}
 	defer unix.Close(fd)
 	hdr, err := a.header(fd, "", st, rel+"/")
@@ -202,14 +211,10 @@ func (a *archiver) file(pfd int, name, path, rel string, st *unix.Stat_t) error 
 		return a.writeHeader(hdr, path)
 	}
 	// O_NOATIME: archiving must not change the tree (root may use it on
-	// any file). O_NONBLOCK: a FIFO put in the file's place since the stat
-	// must not make the open wait for a writer.
-	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if vanished(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+	// any file).
+	fd, err := openEntry(pfd, name, path, unix.O_NOATIME)
+	if fd < 0 {
+		return err
 	}
 	defer unix.Close(fd)
 	// The header describes the file opened, whatever the name held when

@@ -12,16 +12,23 @@ import (
 	"initns/proto"
 )
 
-func list(c *cli.Context) error {
+// query sends verb name with the command's positional arguments, checked
+// as the daemon will, and returns the answer the client is to print.
+func query(c *cli.Context, name string) (json.RawMessage, error) {
 	args := c.Args().Slice()
-	if err := arity("ls", args); err != nil {
+	if err := arity(name, args); err != nil {
+		return nil, err
+	}
+	res, err := send(c, proto.Request{Cmd: name, Args: args})
+	return res, named(name, args, err)
+}
+
+func list(c *cli.Context) error {
+	res, err := query(c, "ls")
+	if err != nil {
 		return err
 	}
-	res, err := send(c, proto.Request{Cmd: "ls", Args: args})
-	if err != nil {
-		return named("ls", args, err)
-	}
-	if len(args) == 1 {
+	if c.Args().Len() == 1 {
 		var names []string
 		if err := json.Unmarshal(res, &names); err != nil {
 			return err
@@ -79,13 +86,9 @@ func printTable(w io.Writer, l *proto.List) {
 }
 
 func diff(c *cli.Context) error {
-	args := c.Args().Slice()
-	if err := arity("diff", args); err != nil {
-		return err
-	}
-	res, err := send(c, proto.Request{Cmd: "diff", Args: args})
+	res, err := query(c, "diff")
 	if err != nil {
-		return named("diff", args, err)
+		return err
 	}
 	var changes []proto.Change
 	if err := json.Unmarshal(res, &changes); err != nil {

@@ -22,29 +22,21 @@ func (d *Daemon) cmdReset(c *call) (any, error) {
 }
 
 func (d *Daemon) cmdClone(c *call) (any, error) {
-	src, dst := c.args[0], c.args[1]
-	if err := d.claimStopped(src, "clone"); err != nil {
+	src, dst, release, err := d.claimMove(c, "clone")
+	if err != nil {
 		return nil, err
 	}
-	defer d.release(src)
-	if err := d.claim(dst, "clone"); err != nil {
-		return nil, err
-	}
-	defer d.release(dst)
+	defer release()
 	defer d.measure(dst)
 	return nil, d.store.Clone(c.ctx, src, dst, c.progress)
 }
 
 func (d *Daemon) cmdRename(c *call) (any, error) {
-	old, name := c.args[0], c.args[1]
-	if err := d.claimStopped(old, "rename"); err != nil {
+	old, name, release, err := d.claimMove(c, "rename")
+	if err != nil {
 		return nil, err
 	}
-	defer d.release(old)
-	if err := d.claim(name, "rename"); err != nil {
-		return nil, err
-	}
-	defer d.release(name)
+	defer release()
 	if err := d.store.Rename(old, name); err != nil {
 		return nil, err
 	}
@@ -54,6 +46,23 @@ func (d *Daemon) cmdRename(c *call) (any, error) {
 	delete(d.disk, old)
 	d.mu.Unlock()
 	return nil, nil
+}
+
+// claimMove claims the two instances of a clone or a rename (op), from
+// and to, its arguments: from must be stopped. The function it returns
+// releases both. The store reserves the same names again in its own
+// calls: the daemon's claim also covers the instances' running state,
+// which the store knows nothing of.
+func (d *Daemon) claimMove(c *call, op string) (from, to string, release func(), err error) {
+	from, to = c.args[0], c.args[1]
+	if err := d.claimStopped(from, op); err != nil {
+		return "", "", nil, err
+	}
+	if err := d.claim(to, op); err != nil {
+		d.release(from)
+		return "", "", nil, err
+	}
+	return from, to, func() { d.release(to); d.release(from) }, nil
 }
 
 func (d *Daemon) cmdDiff(c *call) (any, error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -19,20 +18,11 @@ import (
 // ErrNotExist (src), ErrExist (dst), ErrBusy; checking that src is stopped
 // is the caller's job.
 func (s *Store) Clone(ctx context.Context, src, dst string, p Progress) error {
-	if err := ValidInstanceName(src); err != nil {
+	release, err := s.reserveMove(src, dst)
+	if err != nil {
 		return err
 	}
-	if err := ValidInstanceName(dst); err != nil {
-		return err
-	}
-	if err := s.reserve(src, false); err != nil {
-		return err
-	}
-	defer s.release(src)
-	if err := s.reserve(dst, true); err != nil {
-		return err
-	}
-	defer s.release(dst)
+	defer release()
 	in, err := s.Instance(src)
 	if err != nil {
 		return err
@@ -55,13 +45,9 @@ func (s *Store) Clone(ctx context.Context, src, dst string, p Progress) error {
 }
 
 func (s *Store) clonePlain(in Instance, dst string) error {
-	scratch, err := s.scratchFor(rootfsDir)
+	job, err := s.scratchJob(rootfsDir, "clone-"+dst)
 	if err != nil {
 		return err
-	}
-	job, err := os.MkdirTemp(scratch, "clone-"+dst+".")
-	if err != nil {
-		return fmt.Errorf("scratch folder: %w", err)
 	}
 	defer removeTree(job)
 	root := filepath.Join(job, "root")
@@ -86,18 +72,8 @@ func (s *Store) cloneOverlay(in Instance, dst string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.mountNew(dst); err != nil {
-		s.discardLayer(dst)
-		return err
-	}
 	// A copy of the system: the same init, and the user's settings for it.
 	out := in
 	out.Name, out.Created, out.Overlay = dst, time.Now().UTC().Truncate(time.Second), true
-	if err := s.register(out); err != nil {
-		s.unmountOverlay(dst)
-		os.Remove(s.RootfsPath(dst))
-		s.discardLayer(dst)
-		return err
-	}
-	return nil
+	return s.mountAndRegister(out)
 }

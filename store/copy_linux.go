@@ -22,15 +22,11 @@ import (
 // stays on src's file system and never follows a symlink.
 func copyTree(src, dst string) error {
 	c := &copier{links: map[archive.FileID]string{}, dstRoot: dst}
-	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	sfd, st, err := archive.OpenDir(src, unix.O_NOFOLLOW)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
+		return fmt.Errorf("copy: %w", err)
 	}
 	defer unix.Close(sfd)
-	var st unix.Stat_t
-	if err := unix.Fstat(sfd, &st); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
 	c.dev = st.Dev
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return fmt.Errorf("copy into %s: %w", dst, err)
@@ -43,7 +39,7 @@ func copyTree(src, dst string) error {
 	if err := c.dir(sfd, dfd, "."); err != nil {
 		return err
 	}
-	return c.meta(sfd, dfd, "", &st)
+	return c.meta(sfd, dfd, "", st)
 }
 
 // copier holds the state of one copyTree.
@@ -81,6 +77,9 @@ func (c *copier) entry(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 		}
 		c.links[id] = rel
 	}
+	// The same dispatch on the type as archive's snapshot writer
+	// (archiver.entry), with nothing else in common: that one writes a tar
+	// stream, this one a directory.
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		return c.subdir(sfd, dfd, name, rel, st)
@@ -278,35 +277,35 @@ func getXattr(p, name string) ([]byte, error) {
 }
 
 func listXattrsWith(list func([]byte) (int, error)) ([]string, error) {
-	buf := make([]byte, 4096)
-	for {
-		n, err := list(buf)
-		if err == unix.ERANGE {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return splitNul(buf[:n]), nil
+	b, err := untilBigEnough(4096, 4, list)
+	if errors.Is(err, unix.ENOTSUP) {
+		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	return splitNul(b), nil
 }
 
 func getXattrWith(get func([]byte) (int, error)) ([]byte, error) {
-	buf := make([]byte, 256)
+	return untilBigEnough(256, 16, get)
+}
+
+// untilBigEnough calls f with a buffer of size bytes, growing it by factor
+// as long as f fails with ERANGE (too small), and returns the bytes f
+// filled.
+func untilBigEnough(size, factor int, f func([]byte) (int, error)) ([]byte, error) {
+	buf := make([]byte, size)
 	for {
-		n, err := get(buf)
-		if err == unix.ERANGE {
-			buf = make([]byte, len(buf)*16)
-			continue
-		}
-		if err != nil {
+		n, err := f(buf)
+		switch {
+		case err == unix.ERANGE:
+			buf = make([]byte, len(buf)*factor)
+		case err != nil:
 			return nil, err
+		default:
+			return buf[:n], nil
 		}
-		return buf[:n], nil
 	}
 }
 

@@ -12,15 +12,7 @@ import (
 // syncDir fsyncs a directory so that the names created or renamed in it
 // survive a power cut.
 func syncDir(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	if err := unix.Fsync(fd); err != nil {
-		return &os.PathError{Op: "fsync", Path: dir, Err: err}
-	}
-	return nil
+	return archive.DirCall(dir, "fsync", unix.Fsync)
 }
 
 // renameNoReplace renames src to dst, failing if dst exists (even an empty

@@ -69,10 +69,7 @@ func (s *Store) Seed(ctx context.Context, dir, image string, p Progress) error {
 // the caller's job. Progress estimates its total from the instance's
 // recorded size.
 func (s *Store) Commit(ctx context.Context, name, image string, p Progress) error {
-	if err := ValidInstanceName(name); err != nil {
-		return err
-	}
-	if err := s.reserve(name, false); err != nil {
+	if err := s.reserveExisting(name); err != nil {
 		return err
 	}
 	defer s.release(name)
@@ -171,11 +168,7 @@ func (s *Store) reserveImage(image string) error {
 	return nil
 }
 
-func (s *Store) releaseImage(image string) {
-	s.mu.Lock()
-	delete(s.imgIn, image)
-	s.mu.Unlock()
-}
+func (s *Store) releaseImage(image string) { s.unmark(s.imgIn, image) }
 
 func imageExists(image string) error {
 	return fmt.Errorf("image %q %w: choose another name or delete the file first", image, ErrExist)

@@ -63,13 +63,9 @@ func (s *Store) New(ctx context.Context, name, image string, p Progress) error {
 		return fmt.Errorf("open image: %w", err)
 	}
 	defer f.Close()
-	scratch, err := s.scratchFor(rootfsDir)
+	job, err := s.scratchJob(rootfsDir, "new-"+name)
 	if err != nil {
 		return err
-	}
-	job, err := os.MkdirTemp(scratch, "new-"+name+".")
-	if err != nil {
-		return fmt.Errorf("scratch folder: %w", err)
 	}
 	defer removeTree(job)
 	res, err := archive.ExtractImage(ctx, f, filepath.Join(job, "root"), p)
@@ -178,13 +174,9 @@ func (s *Store) discardRootfs(name string) error {
 }
 
 func (s *Store) moveToScratch(name string) (string, error) {
-	scratch, err := s.scratchFor(rootfsDir)
+	dir, err := s.scratchJob(rootfsDir, "rm-"+name)
 	if err != nil {
 		return "", err
-	}
-	dir, err := os.MkdirTemp(scratch, "rm-"+name+".")
-	if err != nil {
-		return "", fmt.Errorf("scratch folder: %w", err)
 	}
 	trash := filepath.Join(dir, "root")
 	if err := os.Rename(s.RootfsPath(name), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -223,10 +215,42 @@ func (s *Store) reserveNew(name, image string) error {
 	return s.reserve(name, true)
 }
 
-func (s *Store) release(name string) {
+// reserveExisting checks an instance's name and reserves it: it must be
+// registered.
+func (s *Store) reserveExisting(name string) error {
+	if err := ValidInstanceName(name); err != nil {
+		return err
+	}
+	return s.reserve(name, false)
+}
+
+// reserveMove checks and reserves the names of a clone or a rename: from
+// must be registered, to must not. The function it returns releases both.
+func (s *Store) reserveMove(from, to string) (release func(), err error) {
+	if err := ValidInstanceName(from); err != nil {
+		return nil, err
+	}
+	if err := ValidInstanceName(to); err != nil {
+		return nil, err
+	}
+	if err := s.reserve(from, false); err != nil {
+		return nil, err
+	}
+	if err := s.reserve(to, true); err != nil {
+		s.release(from)
+		return nil, err
+	}
+	return func() { s.release(to); s.release(from) }, nil
+}
+
+func (s *Store) release(name string) { s.unmark(s.busy, name) }
+
+// unmark takes name out of set, one of the sets of names with work under
+// way (busy, imgIn), which s.mu guards.
+func (s *Store) unmark(set map[string]bool, name string) {
 	s.mu.Lock()
-	delete(s.busy, name)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	delete(set, name)
 }
 
 func busyInstance(name string) error {

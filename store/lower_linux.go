@@ -152,15 +152,7 @@ func (s *Store) dropLower(key string) error {
 // trashLower deletes lower/<key>: renamed to lower/.tmp-* first, so an
 // interrupted deletion never leaves a half tree under the key.
 func (s *Store) trashLower(key string) error {
-	trash, err := os.MkdirTemp(s.path(lowerDir), tmpPrefix)
-	if err != nil {
-		return fmt.Errorf("lower layer folder: %w", err)
-	}
-	if err := os.Rename(s.path(lowerDir, key), filepath.Join(trash, "old")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		removeTree(trash)
-		return fmt.Errorf("remove lower layer %s: %w", key, err)
-	}
-	return removeTree(trash)
+	return trashIn(s.path(lowerDir), s.path(lowerDir, key), "lower layer")
 }
 
 // lowerRefs counts, for each lower key, the overlay folders naming it.

@@ -67,15 +67,21 @@ func (s *Store) NewOverlay(ctx context.Context, name, image string, p Progress) 
 	if err != nil {
 		return err
 	}
-	in := Instance{Name: name, Image: image, Created: time.Now().UTC().Truncate(time.Second), Size: size, Overlay: true}
-	if err := s.mountNew(name); err != nil {
-		s.discardLayer(name)
+	return s.mountAndRegister(Instance{Name: name, Image: image, Created: time.Now().UTC().Truncate(time.Second), Size: size, Overlay: true})
+}
+
+// mountAndRegister mounts the merged view of the new overlay instance in,
+// whose layer is in place, and registers it (the commit point). On failure
+// it undoes both and discards the layer.
+func (s *Store) mountAndRegister(in Instance) error {
+	if err := s.mountNew(in.Name); err != nil {
+		s.discardLayer(in.Name)
 		return err
 	}
 	if err := s.register(in); err != nil {
-		s.unmountOverlay(name)
-		os.Remove(s.RootfsPath(name))
-		s.discardLayer(name)
+		s.unmountOverlay(in.Name)
+		os.Remove(s.RootfsPath(in.Name))
+		s.discardLayer(in.Name)
 		return err
 	}
 	return nil
@@ -256,13 +262,21 @@ func (s *Store) discardLayer(name string) error {
 // trashLayer deletes a layer folder: renamed to overlay/.tmp-* first, so an
 // interrupted deletion never leaves a half layer under a name.
 func (s *Store) trashLayer(dir string) error {
-	trash, err := os.MkdirTemp(s.path(overlayDir), tmpPrefix)
+	return trashIn(s.path(overlayDir), dir, "overlay layer")
+}
+
+// trashIn deletes path (what names it in errors) by renaming it into a new
+// folder .tmp-* of parent first, on the same file system: an interrupted
+// deletion never leaves a half tree under the name, and Open empties what
+// such a folder still holds.
+func trashIn(parent, path, what string) error {
+	trash, err := os.MkdirTemp(parent, tmpPrefix)
 	if err != nil {
-		return fmt.Errorf("overlay folder: %w", err)
+		return fmt.Errorf("%s folder: %w", what, err)
 	}
-	if err := os.Rename(dir, filepath.Join(trash, "old")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Rename(path, filepath.Join(trash, "old")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		removeTree(trash)
-		return fmt.Errorf("remove overlay layer %s: %w", dir, err)
+		return fmt.Errorf("remove %s %s: %w", what, path, err)
 	}
 	return removeTree(trash)
 }

@@ -17,34 +17,33 @@ import (
 // /proc/self/mountinfo), so it may be called again safely. It tries every
 // instance and returns the failures joined.
 func (s *Store) MountAll() error {
-	mounted, err := s.mounted()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, in := range s.overlays() {
-		if mounted[s.RootfsPath(in.Name)] {
-			continue
+	return s.eachOverlay(false, func(name string) error {
+		if err := s.mountNew(name); err != nil {
+			return fmt.Errorf("instance %s: %w", name, err)
 		}
-		if err := s.mountNew(in.Name); err != nil {
-			errs = append(errs, fmt.Errorf("instance %s: %w", in.Name, err))
-		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})
 }
 
 // UnmountAll unmounts the merged view of every overlay instance (detaching
 // one still in use), for the daemon's shutdown. It tries every instance and
 // returns the failures joined.
 func (s *Store) UnmountAll() error {
-	mounted, err := s.mounted()
+	return s.eachOverlay(true, s.unmountOverlay)
+}
+
+// eachOverlay calls f with the name of every overlay instance whose merged
+// view is mounted (or, with mounted false, is not), and returns the
+// failures joined.
+func (s *Store) eachOverlay(mounted bool, f func(name string) error) error {
+	m, err := s.mounted()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, in := range s.overlays() {
-		if mounted[s.RootfsPath(in.Name)] {
-			errs = append(errs, s.unmountOverlay(in.Name))
+		if m[s.RootfsPath(in.Name)] == mounted {
+			errs = append(errs, f(in.Name))
 		}
 	}
 	return errors.Join(errs...)

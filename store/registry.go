@@ -86,14 +86,21 @@ func readMeta(path string) (map[string]Instance, error) {
 	return m, nil
 }
 
+// readDisk reads the registry (its names, and whether it had lines to
+// drop) and the metadata as they are on disk.
+func (s *Store) readDisk() ([]string, bool, map[string]Instance, error) {
+	names, dropped, err := readRegistry(s.path(registryF))
+	if err != nil {
+		return nil, false, nil, err
+	}
+	meta, err := readMeta(s.path(metaF))
+	return names, dropped, meta, err
+}
+
 // reconcile loads the registry and metadata and makes them agree with
 // rootfs/ (see Open).
 func (s *Store) reconcile() error {
-	names, dirty, err := readRegistry(s.path(registryF))
-	if err != nil {
-		return err
-	}
-	meta, err := readMeta(s.path(metaF))
+	names, dirty, meta, err := s.readDisk()
 	if err != nil {
 		return err
 	}

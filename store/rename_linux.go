@@ -19,20 +19,11 @@ const renameF = "rename"
 // ErrBusy while another operation on either runs; checking that old is not
 // running is the caller's job. After a crash, Open finishes the rename.
 func (s *Store) Rename(old, new string) error {
-	if err := ValidInstanceName(old); err != nil {
+	release, err := s.reserveMove(old, new)
+	if err != nil {
 		return err
 	}
-	if err := ValidInstanceName(new); err != nil {
-		return err
-	}
-	if err := s.reserve(old, false); err != nil {
-		return err
-	}
-	defer s.release(old)
-	if err := s.reserve(new, true); err != nil {
-		return err
-	}
-	defer s.release(new)
+	defer release()
 	ov := s.isOverlay(old)
 	if ov {
 		key, err := s.layerKey(old)
@@ -135,11 +126,7 @@ func (s *Store) finishRename() error {
 }
 
 func (s *Store) rollRename(old, new string) error {
-	names, _, err := readRegistry(s.path(registryF))
-	if err != nil {
-		return err
-	}
-	meta, err := readMeta(s.path(metaF))
+	names, _, meta, err := s.readDisk()
 	if err != nil {
 		return err
 	}

@@ -18,10 +18,7 @@ import (
 // ErrBusy, ErrBadImage; checking that the instance is stopped is the
 // caller's job.
 func (s *Store) Reset(ctx context.Context, name string, p Progress) error {
-	if err := ValidInstanceName(name); err != nil {
-		return err
-	}
-	if err := s.reserve(name, false); err != nil {
+	if err := s.reserveExisting(name); err != nil {
 		return err
 	}
 	defer s.release(name)
@@ -74,13 +71,9 @@ func (s *Store) resetOverlay(name string) error {
 }
 
 func (s *Store) resetPlain(ctx context.Context, in Instance, p Progress) error {
-	scratch, err := s.scratchFor(rootfsDir)
+	job, err := s.scratchJob(rootfsDir, "reset-"+in.Name)
 	if err != nil {
 		return err
-	}
-	job, err := os.MkdirTemp(scratch, "reset-"+in.Name+".")
-	if err != nil {
-		return fmt.Errorf("scratch folder: %w", err)
 	}
 	defer removeTree(job)
 	res, err := s.extractImage(ctx, in.Image, filepath.Join(job, "root"), p)

@@ -187,6 +187,20 @@ func (s *Store) scratchFor(dir string) (string, error) {
 	return p, nil
 }
 
+// scratchJob makes a new folder for one job (prefix names it) in the
+// scratch folder of dir.
+func (s *Store) scratchJob(dir, prefix string) (string, error) {
+	scratch, err := s.scratchFor(dir)
+	if err != nil {
+		return "", err
+	}
+	job, err := os.MkdirTemp(scratch, prefix+".")
+	if err != nil {
+		return "", fmt.Errorf("scratch folder: %w", err)
+	}
+	return job, nil
+}
+
 // Root returns the absolute path of the state root.
 func (s *Store) Root() string { return s.root }
 

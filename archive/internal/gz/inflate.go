@@ -426,6 +426,10 @@ func (f *inflater) fast(lt *[litlenTableSize]uint32, dt *[distTableSize]uint32) 
 		bb >>= x
 		nb -= uint(x)
 
+		// The distance is looked up as the literal/length above, written
+		// out again rather than shared: this is the inner loop, where bb
+		// and nb stay in registers, and a helper would have to take and
+		// return them for every symbol.
 		d := dt[bb&(1<<distBits-1)]
 		if d&fSubtable != 0 {
 			bb >>= distBits
