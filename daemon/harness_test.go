@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"initns/cgroupfs"
+	"initns/internal/initreport"
 	"initns/proto"
 )
 
@@ -275,18 +276,7 @@ func readAnswers(t testing.TB, c net.Conn, n int) string {
 func (e *env) rootfs(name string) string { return filepath.Join(e.root, "rootfs", name) }
 
 // report reads what the instance's test init saw.
-type report struct {
-	Pid      int      `json:"pid"`
-	Ppid     int      `json:"ppid"`
-	MntNS    string   `json:"mntns"`
-	PidNS    string   `json:"pidns"`
-	CgroupNS string   `json:"cgroupns"`
-	Cgroup   string   `json:"cgroup"`
-	Env      []string `json:"env"`
-	FDs      []string `json:"fds"`
-	SigBlk   string   `json:"sigblk"`
-	SigIgn   string   `json:"sigign"`
-}
+type report = initreport.Report
 
 // waitReport waits for the instance's init to report, and removes the
 // report so the next boot's can be told apart.

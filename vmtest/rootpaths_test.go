@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
+
+	"initns/internal/initreport"
 )
 
 // TestPivotRoot boots initns as PID 1 on a tmpfs root (rdinit= copies the
@@ -93,14 +95,7 @@ func readOnly(m *mountinfo.Info) bool {
 }
 
 // initReport is what testdata/testinit writes to /report.json.
-type initReport struct {
-	Pid    int      `json:"pid"`
-	Env    []string `json:"env"`
-	FDs    []string `json:"fds"`
-	SigBlk string   `json:"sigblk"`
-	SigIgn string   `json:"sigign"`
-	Root   []string `json:"root"`
-}
+type initReport = initreport.Report
 
 // checkInitEnvironment boots an instance of the testinit image and checks
 // what its init got (SPEC §6): PID 1 of its namespace, stdin, stdout and

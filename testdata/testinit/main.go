@@ -36,22 +36,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/internal/initreport"
 )
 
 // report is what the instance's init sees.
-type report struct {
-	Pid      int      `json:"pid"`
-	Ppid     int      `json:"ppid"`
-	MntNS    string   `json:"mntns"`
-	PidNS    string   `json:"pidns"`
-	CgroupNS string   `json:"cgroupns"`
-	Cgroup   string   `json:"cgroup"`
-	Env      []string `json:"env"`
-	FDs      []string `json:"fds"`
-	SigBlk   string   `json:"sigblk"`
-	SigIgn   string   `json:"sigign"`
-	Root     []string `json:"root"`
-}
+type report = initreport.Report
 
 func main() {
 	if os.Args[0] == "sleeper" {
