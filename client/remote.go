@@ -13,13 +13,9 @@ import (
 // remoteCommand is `remote ls|add|rm`: the image servers, kept by the
 // daemon in its state root.
 func remoteCommand(c *cli.Context) error {
-	args := c.Args().Slice()
-	if err := arity("remote", args); err != nil {
+	res, err := query(c, "remote")
+	if err != nil || c.Args().First() != "ls" {
 		return err
-	}
-	res, err := send(c, proto.Request{Cmd: "remote", Args: args})
-	if err != nil || args[0] != "ls" {
-		return named("remote", args, err)
 	}
 	var rs []proto.Remote
 	if err := json.Unmarshal(res, &rs); err != nil {

@@ -80,6 +80,8 @@ func (d *Decoder) byte(c byte) (Key, bool) {
 	return seqKey(seq), true
 }
 
+// plainKey and seqKey are two tables of the same shape, one per form a key
+// arrives in (a byte, an escape sequence): data, not repeated logic.
 func plainKey(c byte) Key {
 	switch c {
 	case '\r', '\n':
