@@ -29,6 +29,9 @@
 //	               poweroff
 //	TestConsole    Ctrl+Alt+J, VT63 and the host shell (SPEC §7)
 //	TestBootIntoInstance  initns.run= boots an instance with nothing typed
+//	TestBombs      issue 12's xz bomb and PAX bomb fed to PID 1 in a
+//	               512 MiB guest: refused or extracted, PID 1's peak
+//	               resident memory small, the guest up, ls answering
 //	TestDistro     real Debian trees, one guest per init (systemd, sysvinit,
 //	               openrc, runit, busybox; testdata/distro/mkdistro.sh),
 //	               the state root on a virtio ext4 disk (rdinit=/sbin/disk-root):

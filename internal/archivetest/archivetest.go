@@ -1,7 +1,8 @@
-// Package archivetest holds what the tests of archive and store both use:
-// test archives made entry by entry, and a description of an extracted tree
-// with every piece of metadata extraction must restore, to compare two
-// trees. Only tests import it.
+// Package archivetest holds what the tests of archive, store, daemon and
+// vmtest share: test archives made entry by entry, the hostile images of
+// issue 12 (bombs.go), and a description of an extracted tree with every
+// piece of metadata extraction must restore, to compare two trees. Only
+// tests import it.
 package archivetest
 
 import (
