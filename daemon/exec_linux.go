@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 
 	"initns/daemon/internal/hostshell"
 	"initns/daemon/internal/passwd"
+	"initns/daemon/internal/procstatus"
 	"initns/nsexec"
 	"initns/proto"
+	"initns/reaper"
 )
 
 // execSpec is what exec or shell runs in an instance, as the request asks.
@@ -75,25 +79,58 @@ func (d *Daemon) runIn(c *call, s execSpec) (any, error) {
 			unix.Kill(proc.Pid, unix.SIGKILL)
 		}
 	}
+	var e reaper.Exit
+	gone := false
+	select {
+	case e = <-proc.Exit:
+	case <-c.hangup:
+		gone = true
+		e = endCommand(proc, s.tty)
+	}
+	// A session whose terminal hung up (the client gone, its leader ended
+	// by SIGHUP) hangs up whole: the jobs left in it get SIGHUP too, as
+	// bash gives its jobs; busybox sh leaves them running otherwise.
+	if s.tty && (gone || e.Status.Signaled() && e.Status.Signal() == unix.SIGHUP) {
+		hangUpSession(proc.Pid)
+	}
+	return proto.ExecResult{Status: shellStatus(e.Status)}, nil
+}
+
+// endCommand ends the command of a client that went away (Ctrl+C without
+// a terminal, or killed). With a terminal the kernel has hung its session
+// up, which ends a shell and its foreground job; a leader that ignores
+// the hangup is killed after a grace. Without one it is killed at once.
+func endCommand(proc *nsexec.Process, tty bool) reaper.Exit {
+	grace := time.Duration(0)
+	if tty {
+		grace = hangupGrace
+	}
 	select {
 	case e := <-proc.Exit:
-		return proto.ExecResult{Status: shellStatus(e.Status)}, nil
-	case <-c.hangup:
+		return e
+	case <-time.After(grace):
+		unix.Kill(proc.Pid, unix.SIGKILL)
+		return <-proc.Exit
 	}
-	// The client went away (Ctrl+C without a terminal, or killed): the
-	// command goes too. With a terminal the kernel has hung the session
-	// up, which ends a shell and its foreground job; one that ignores the
-	// hangup is killed after a grace.
-	if master >= 0 {
-		select {
-		case e := <-proc.Exit:
-			return proto.ExecResult{Status: shellStatus(e.Status)}, nil
-		case <-time.After(hangupGrace):
+}
+
+// hangUpSession sends SIGHUP, then SIGCONT (a stopped job must wake to
+// take it), to every process left in session sid, whose terminal has
+// hung up. One that has made a session of its own (a daemon started from
+// the shell) is not of it, and one that ignores SIGHUP (nohup) stays, as
+// after a terminal window is closed.
+func hangUpSession(sid int) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, ok := procstatus.Session(e.Name()); ok && s == sid {
+			unix.Kill(pid, unix.SIGHUP)
+			unix.Kill(pid, unix.SIGCONT)
 		}
 	}
-	unix.Kill(proc.Pid, unix.SIGKILL)
-	e := <-proc.Exit
-	return proto.ExecResult{Status: shellStatus(e.Status)}, nil
 }
 
 // hangupGrace is how long a session whose terminal hung up has to end

@@ -241,8 +241,14 @@ func TestTerminalHangup(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGHUP} {
 		u := e.onTerm("exec", "box", "--", "sh")
 		u.expect("# ")
-		u.type_("busybox sleep 1000\n")
-		e.waitFor("sleep to run", func() bool { return strings.Contains(e.sessionProcs(), "busybox:S") }, e.sessionProcs)
+		// A job in the background, one stopped, one in the foreground.
+		u.type_("busybox sleep 1001 &\n")
+		u.type_("busybox sleep 1002\n")
+		e.waitFor("sleep to run", func() bool { return strings.Count(e.sessionProcs(), "busybox:S") == 2 }, e.sessionProcs)
+		u.type_("\x1a")
+		e.waitFor("Ctrl+Z to stop sleep", func() bool { return strings.Contains(e.sessionProcs(), "busybox:T") }, e.sessionProcs)
+		u.type_("busybox sleep 1003\n")
+		e.waitFor("sleep to run", func() bool { return strings.Count(e.sessionProcs(), "busybox:S") == 2 }, e.sessionProcs)
 		u.cmd.Process.Signal(sig)
 		if code := u.wait(); sig != syscall.SIGKILL && code != 128+int(sig) {
 			t.Errorf("%v: the client exited %d, want %d", sig, code, 128+int(sig))
@@ -323,4 +329,24 @@ func TestShellAsUser(t *testing.T) {
 	e.ok("freeze", "box")
 	e.refused(1, "frozen", "shell", "box")
 	e.ok("run", "box")
+}
+
+// TestTerminalDaemonGone: when the daemon goes away, the client gives the
+// person's terminal back and ends, which hangs the session up.
+func TestTerminalDaemonGone(t *testing.T) {
+	e := withDevpts(t)
+	u := e.onTerm("exec", "box", "--", "sh")
+	u.expect("# ")
+	u.type_("busybox sleep 1000\n")
+	e.waitFor("sleep to run", func() bool { return strings.Contains(e.sessionProcs(), "busybox:S") }, e.sessionProcs)
+	e.daemon.Process.Kill()
+	<-e.exited
+	if code := u.wait(); code != 1 {
+		t.Errorf("the client exited %d when the daemon went away, want 1", code)
+	}
+	u.expect("daemon closed the connection")
+	if u.termios() != u.before {
+		t.Error("the terminal's modes were not restored")
+	}
+	e.waitFor("the session to end", func() bool { return e.sessionProcs() == "" }, e.sessionProcs)
 }

@@ -11,6 +11,7 @@ import (
 type Artifacts struct {
 	Binary  string // the project's static binary
 	Sockcat string // the compatibility-mode socket tool
+	Ptyrun  string // runs a command on a pty of its own (vmtest/ptyrun); in the distro initramfs
 	Image   string // the busybox test image (a .tar.gz)
 	// TestinitImage is an image whose /sbin/init is testdata/testinit,
 	// which reports what it sees as PID 1 to /report.json.
@@ -49,6 +50,7 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 	a := &Artifacts{
 		Binary:        filepath.Join(dir, "initns.bin"),
 		Sockcat:       filepath.Join(dir, "sockcat"),
+		Ptyrun:        filepath.Join(dir, "ptyrun"),
 		Image:         filepath.Join(dir, "busybox.tar.gz"),
 		TestinitImage: filepath.Join(dir, "testinit.tar.gz"),
 		Initramfs:     filepath.Join(dir, "initramfs.cpio.zst"),
@@ -59,6 +61,7 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 		"-m", "testdata/vm/modprobe-test.conf"}
 	steps := [][]string{
 		{"go", "build", "-trimpath", "-o", a.Sockcat, "./vmtest/sockcat"},
+		{"go", "build", "-trimpath", "-o", a.Ptyrun, "./vmtest/ptyrun"},
 		{"go", "build", "-trimpath", "-o", testinit, "./testdata/testinit"},
 		{"sh", "testdata/vm/mkimage.sh", a.Image},
 		{"sh", "testdata/vm/mkimage.sh", a.TestinitImage, testinit},

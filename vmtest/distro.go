@@ -260,7 +260,7 @@ func DistroInitramfs(dir string, a *Artifacts) (string, error) {
 	}
 	out := filepath.Join(dir, "initramfs-distro.cpio.zst")
 	cmd := exec.Command("sh", "testdata/vm/mkinitramfs.sh", "-o", out,
-		"-s", a.Sockcat, "-k", Kernel(), "-m", "testdata/vm/modprobe-test.conf", "-b", a.Binary)
+		"-s", a.Sockcat, "-t", a.Ptyrun, "-k", Kernel(), "-m", "testdata/vm/modprobe-test.conf", "-b", a.Binary)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "MODULES="+string(m[1])+" "+distroModules)
 	if o, err := cmd.CombinedOutput(); err != nil {

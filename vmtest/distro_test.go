@@ -50,11 +50,13 @@ type distroCase struct {
 	// shutdown are messages the init (or its scripts) print on the
 	// console while it goes down, in order.
 	shutdown []string
+	// shell: `initns shell` is tried in the tree.
+	shell bool
 }
 
 var distroCases = []distroCase{
 	{init: "systemd", detected: "systemd", ready: systemdReady,
-		shutdown: []string{"Stopping", "Reached target", "Power Off"}},
+		shutdown: []string{"Stopping", "Reached target", "Power Off"}, shell: true},
 	{init: "sysvinit", detected: "sysvinit", ready: runlevelReady("N 2"),
 		shutdown: []string{"INIT: Switching to runlevel: 0", "Will now halt"}},
 	{init: "openrc", detected: "sysvinit", ready: openrcReady,
@@ -113,6 +115,9 @@ func testDistro(t *testing.T, c distroCase) {
 	})
 	t.Run("ls-init", func(t *testing.T) { g.with(t).checkInitColumn(c.detected) })
 	t.Run("ready", func(t *testing.T) { c.ready(g.with(t)) })
+	if c.shell {
+		t.Run("shell", func(t *testing.T) { g.with(t).loginShell() })
+	}
 	t.Run("exec", func(t *testing.T) {
 		g := g.with(t)
 		if out, rc := g.shRC("initns exec " + DistroInstance + " -- sh -c 'exit 7'"); rc != 7 {
@@ -159,6 +164,36 @@ func testDistro(t *testing.T, c distroCase) {
 			t.Errorf("after poweroff inside: ended %q, want \"powered off\"", st.Ended)
 		}
 	})
+}
+
+// loginShell: `initns shell deb`, driven through a pty of its own
+// (vmtest/ptyrun), is root's login shell on a terminal of the instance's
+// devpts, and systemctl works there.
+func (g *guest) loginShell() {
+	g.t.Helper()
+	host := strings.TrimSpace(g.sh("stat -c %d /dev/pts"))
+	typed := []string{
+		`echo TTY=$(tty) PTS=$(stat -c %d /dev/pts) DEV=$(stat -c %d $(tty)) ID=$(id -u) HOME=$HOME ARGV0=$0`,
+		`systemctl status --no-pager | head -n 4; echo STATUS=${PIPESTATUS[0]}`,
+		`exit 5`,
+	}
+	out, rc := g.shRC("printf '%s\\n' '" + strings.Join(typed, "' '") + "' | ptyrun -wait '# ' initns shell " + DistroInstance)
+	g.t.Logf("guest: initns shell %s (the host's devpts is device %s):\n%s", DistroInstance, host, out)
+	if rc != 5 {
+		g.t.Errorf("exit 5 in the shell: status %d, want 5", rc)
+	}
+	m := regexp.MustCompile(`TTY=(/dev/pts/\d+) PTS=(\d+) DEV=(\d+) ID=0 HOME=/root ARGV0=-bash`).FindStringSubmatch(out)
+	switch {
+	case m == nil:
+		g.t.Errorf("no root login shell (-bash) with a tty of /dev/pts in it")
+	case m[2] != m[3]:
+		g.t.Errorf("the shell's terminal %s is on device %s, not the instance's devpts (%s)", m[1], m[3], m[2])
+	case m[2] == host:
+		g.t.Errorf("the shell's terminal %s is on the host's devpts (%s), not one of the instance's", m[1], host)
+	}
+	if !strings.Contains(out, "State: running") || !strings.Contains(out, "STATUS=0") {
+		g.t.Errorf("systemctl status in the shell: want State: running and status 0")
+	}
 }
 
 // systemdReady: the system is running, with no failed unit.

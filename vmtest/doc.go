@@ -37,6 +37,9 @@
 //	               the state root on a virtio ext4 disk (rdinit=/sbin/disk-root):
 //	               the detected init in ls, login prompt on tty1, the
 //	               init's default state, exec status, own hostname,
+//	               `initns shell deb` on the systemd tree (root's login
+//	               bash on a pts of the instance's devpts, systemctl
+//	               status in it; through vmtest/ptyrun, a pty of its own),
 //	               graceful stop under 5 s, reboot and poweroff inside.
 //	               The trees are cached in /var/cache/initns-test/distro
 //	               (INITNS_DISTRO_CACHE), built on first use (minutes:

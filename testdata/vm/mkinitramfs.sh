@@ -1,6 +1,6 @@
 #!/bin/sh
 # mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT]
-#                [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]
+#                [-t TOOL]... [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]
 #
 # Builds the initramfs (cpio newc, compressed) that the VM tests and
 # `make demo` boot:
@@ -23,6 +23,7 @@
 #                        from the root initns runs on, never an instance's
 #   /var/lib/initns/images/  the test images given with -i
 #   /bin/sockcat         the compatibility-mode socket tool (-s)
+#   /bin/TOOL            other test tools given with -t (ptyrun)
 #   /etc/modprobe.d/     the modprobe.d files given with -m
 #   /sbin/tmpfs-root     rdinit= script: copies the initramfs into a tmpfs,
 #                        makes it read-only and switch_roots to it with
@@ -39,18 +40,19 @@
 # module directory. MODULES overrides the module list.
 set -eu
 
-out= binary= kernel= sockcat= comp=zstd images= confs= firmware=/lib/firmware
-while getopts o:b:k:i:s:m:c:f: opt; do
+out= binary= kernel= sockcat= comp=zstd images= confs= firmware=/lib/firmware tools=
+while getopts o:b:k:i:s:t:m:c:f: opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	b) binary=$OPTARG ;;
 	k) kernel=$OPTARG ;;
 	i) images="$images $OPTARG" ;;
 	s) sockcat=$OPTARG ;;
+	t) tools="$tools $OPTARG" ;;
 	m) confs="$confs $OPTARG" ;;
 	c) comp=$OPTARG ;;
 	f) firmware=$OPTARG ;;
-	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]" >&2; exit 2 ;;
+	*) echo "usage: mkinitramfs.sh -o OUT [-b BINARY] [-k KERNEL] [-i IMAGE]... [-s SOCKCAT] [-t TOOL]... [-m MODPROBE.CONF]... [-c gzip|zstd] [-f FIRMWARE]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] || { echo "mkinitramfs.sh: -o OUT is required" >&2; exit 2; }
@@ -145,6 +147,7 @@ exec /init "$@"
 EOF2
 chmod 755 "$stage/sbin/disk-root"
 [ -z "$sockcat" ] || cp "$sockcat" "$stage/bin/sockcat"
+for tool in $tools; do cp "$tool" "$stage/bin/"; done
 for img in $images; do cp "$img" "$stage/var/lib/initns/images/"; done
 mkdir -p "$stage/etc/modprobe.d"
 for conf in $confs; do cp "$conf" "$stage/etc/modprobe.d/"; done

@@ -72,3 +72,14 @@ func inGroup(st map[string][]string, gid int) bool {
 	ids := st["Gid"]
 	return len(ids) > 1 && ids[1] == g || slices.Contains(st["Groups"], g)
 }
+
+// Session returns the session id of process pid as the reader's PID
+// namespace sees it (NSsid); false when the process is gone.
+func Session(pid string) (int, bool) {
+	st, err := Read(pid, "NSsid")
+	if err != nil || len(st["NSsid"]) == 0 {
+		return 0, false
+	}
+	sid, err := strconv.Atoi(st["NSsid"][0])
+	return sid, err == nil
+}
