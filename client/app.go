@@ -133,7 +133,7 @@ func command(v proto.Verb) *cli.Command {
 	}
 	if v.Name == "exec" {
 		// Everything after NAME is the command's, flags included.
-		c.ArgsUsage, c.SkipFlagParsing = "[OPTIONS] NAME [--] CMD [ARGS...]", true
+		c.ArgsUsage, c.SkipFlagParsing = "NAME [--] CMD [ARGS...]", true
 	}
 	if v.Progress {
 		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"})
@@ -147,14 +147,20 @@ func command(v proto.Verb) *cli.Command {
 		case f.Duration:
 			c.Flags = append(c.Flags, &cli.DurationFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
 		case f.Repeat:
-			c.Flags = append(c.Flags, &cli.StringSliceFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
+			c.Flags = append(c.Flags, &cli.StringSliceFlag{Name: f.Name, Aliases: aliases, Usage: placeholder(f)})
 		case f.Value != "":
-			c.Flags = append(c.Flags, &cli.StringFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
+			c.Flags = append(c.Flags, &cli.StringFlag{Name: f.Name, Aliases: aliases, Usage: placeholder(f)})
 		default:
 			c.Flags = append(c.Flags, &cli.BoolFlag{Name: f.Name, Aliases: aliases, Usage: f.Help})
 		}
 	}
 	return c
+}
+
+// placeholder is a value flag's help with its value's name quoted, which
+// urfave/cli shows as the value (--user USER).
+func placeholder(f proto.Flag) string {
+	return strings.Replace(f.Help, f.Value, "`"+f.Value+"`", 1)
 }
 
 // request builds the action of a verb that sends one request of its

@@ -111,7 +111,8 @@ func execCommand(c *cli.Context) error {
 		return err
 	}
 	if o.help {
-		return cli.ShowCommandHelp(c, "exec")
+		// The app's context knows its commands; exec's own has none.
+		return cli.ShowCommandHelp(c.Lineage()[1], "exec")
 	}
 	req := proto.Request{Cmd: "exec", Args: append([]string{o.name}, o.argv...), User: o.user, Cwd: o.cwd}
 	return runInstance(c, req, o.env, wantTTY(o.tty, o.noTTY))

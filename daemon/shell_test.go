@@ -218,9 +218,14 @@ func TestShellOnATerminal(t *testing.T) {
 	u.type_("stty size\n")
 	u.expect("24 80")
 	unix.IoctlSetWinsize(int(u.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101})
-	time.Sleep(100 * time.Millisecond) // SIGWINCH to the client, then TIOCSWINSZ on the master
-	u.type_("stty size\n")
-	u.expect("33 101")
+	// SIGWINCH reaches the client, which sets the size on the master: ask
+	// until the shell sees it.
+	e.waitFor("the new size inside", func() bool {
+		u.type_("stty size\n")
+		time.Sleep(50 * time.Millisecond)
+		return strings.Contains(u.shown(), "33 101\r\n")
+	})
+	u.expect("33 101\r\n")
 	u.type_("exit 7\n")
 	if code := u.wait(); code != 7 {
 		t.Fatalf("exit 7 ended the client with %d", code)

@@ -55,8 +55,8 @@ var (
 		{Name: "tty", Alias: "t", Help: "give the command a terminal of its own even when stdin or stdout is not a terminal"},
 		{Name: "no-tty", Alias: "T", Help: "never give the command a terminal: it gets your stdin, stdout and stderr"},
 		{Name: "user", Alias: "u", Value: "USER", Help: "run as USER (a name or uid of the instance's /etc/passwd), with its groups"},
-		{Name: "cwd", Alias: "w", Value: "DIR", Help: "working directory inside the instance (default /)"},
-		{Name: "env", Alias: "e", Value: "K=V", Repeat: true, Help: "set an environment variable (repeatable)"},
+		{Name: "cwd", Alias: "w", Value: "DIR", Help: "change to DIR inside the instance (default: the user's home, else /)"},
+		{Name: "env", Alias: "e", Value: "K=V", Repeat: true, Help: "set K=V in the command's environment (repeatable)"},
 	}
 	instance1 = []string{"instance"}
 	flagCreds = Flag{Name: "creds", Value: "USER:PASSWORD", Help: "USER:PASSWORD for the registry (default: your docker config.json, as docker login writes it)"}
