@@ -134,6 +134,17 @@ func (e *env) nothingLeft(images ...string) {
 	}
 }
 
+// registryPrivate asserts the registry files are the daemon's alone.
+func (e *env) registryPrivate() {
+	e.t.Helper()
+	for _, f := range []string{"instances", "instances.meta"} {
+		st, err := os.Stat(filepath.Join(e.root, f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			e.t.Errorf("%s: %v, %v; want mode 0600", f, st.Mode(), err)
+		}
+	}
+}
+
 // dirNames lists a folder of the state root; none when it is missing.
 func (e *env) dirNames(rel string) []string {
 	ents, _ := os.ReadDir(filepath.Join(e.root, rel))
@@ -166,9 +177,11 @@ func sparseTree(t *testing.T, n int, size int64) string {
 // a second stream), 800 directories with a 1 MiB PAX comment each (legal:
 // extracted, the comments dropped), the same with 1 MiB of extended
 // attributes each, six sparse files of 64 GiB (made by the daemon's own
-// seed from a folder of holes) and a docker save manifest listing one
-// layer 2,000 times. Before the fixes the first ended the daemon; the
-// second held 1.1 GB.
+// seed from a folder of holes), a docker save manifest listing one layer
+// 2,000 times, and a .tar.gz padded with zeros after its last member
+// (legal). Before the fixes the first ended the daemon; the second held
+// 1.1 GB; the last was refused. An instance made has a registry of mode
+// 0600.
 func TestHostileImagesUnderCap(t *testing.T) {
 	e := startCapped(t)
 	images := filepath.Join(e.root, "images")
@@ -195,6 +208,11 @@ func TestHostileImagesUnderCap(t *testing.T) {
 		{"layer-2000-times", "docker.tar", func() {
 			put("docker.tar", archivetest.DockerSave(t, [][]byte{archivetest.Tar(t, archivetest.File("f", "x"))}, make([]int, 2000)))
 		}, "2000 layers, over the limit of 128", 32 << 20},
+		// Legal, as GNU tar takes it: zeros after the last gzip member,
+		// as tools that pad to a block size write.
+		{"gzip-padding", "padded.tar.gz", func() {
+			put("padded.tar.gz", append(archivetest.Gzip(archivetest.Tar(t, archivetest.File("f", "x"))), make([]byte, 10240)...))
+		}, "", 32 << 20},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -215,6 +233,7 @@ func TestHostileImagesUnderCap(t *testing.T) {
 			}
 			e.withinBudget(c.bound)
 			if c.want == "" {
+				e.registryPrivate()
 				e.ok("rm", "x")
 			}
 			e.nothingLeft(kept...)
@@ -225,11 +244,12 @@ func TestHostileImagesUnderCap(t *testing.T) {
 // with returns the env failing t (a subtest) instead.
 func (e *env) with(t *testing.T) *env { c := *e; c.t = t; return &c }
 
-// TestHangupCancelsCommitAndSeed: a client killed while its commit or seed
-// writes a 96 MiB image cancels it; no image and no temporary file is
-// left, and the daemon under capAS keeps serving. (TestHangupCancels does
-// the same for new.)
-func TestHangupCancelsCommitAndSeed(t *testing.T) {
+// TestHangupCancelsCommitSeedClone: a client killed while its commit or
+// seed writes a 96 MiB image, or its clone copies a 96 MiB instance,
+// cancels it; no image, instance or temporary file is left, and the
+// daemon under capAS keeps serving. (TestHangupCancels does the same for
+// new.)
+func TestHangupCancelsCommitSeedClone(t *testing.T) {
 	e := startCapped(t)
 	bigImage(t, filepath.Join(e.root, "images", "big.tar"), 1500, 64<<10)
 	e.ok("new", "big", "big.tar")
@@ -238,6 +258,7 @@ func TestHangupCancelsCommitAndSeed(t *testing.T) {
 	for _, args := range [][]string{
 		{"commit", "big", "committed.tar.gz"},
 		{"seed", e.rootfs("big"), "seeded.tar.gz"},
+		{"clone", "big", "copy"},
 	} {
 		cmd := exec.Command(filepath.Join(e.bin, "initns"), append([]string{"--socket", e.sock}, args...)...)
 		if err := cmd.Start(); err != nil {
@@ -247,7 +268,8 @@ func TestHangupCancelsCommitAndSeed(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		e.waitFor("the log to say "+args[0]+" was cancelled", func() bool {
-			return strings.Contains(e.requestLog(args[0], args[1]), "cancelled=")
+			l := e.requestLog(args[0], args[1])
+			return strings.Contains(l, "ok=false") && strings.Contains(l, "cancelled=")
 		}, func() string { return "log: " + e.requestLog(args[0], args[1]) })
 		t.Logf("%s", e.requestLog(args[0], args[1]))
 		e.nothingLeft("big.tar")

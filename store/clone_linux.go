@@ -31,9 +31,9 @@ func (s *Store) Clone(ctx context.Context, src, dst string, p Progress) error {
 		return err
 	}
 	if in.Overlay {
-		err = s.cloneOverlay(in, dst)
+		err = s.cloneOverlay(ctx, in, dst)
 	} else {
-		err = s.clonePlain(in, dst)
+		err = s.clonePlain(ctx, in, dst)
 	}
 	if err != nil {
 		return fmt.Errorf("clone %s to %s: %w", src, dst, err)
@@ -44,14 +44,14 @@ func (s *Store) Clone(ctx context.Context, src, dst string, p Progress) error {
 	return nil
 }
 
-func (s *Store) clonePlain(in Instance, dst string) error {
+func (s *Store) clonePlain(ctx context.Context, in Instance, dst string) error {
 	job, err := s.scratchJob(rootfsDir, "clone-"+dst)
 	if err != nil {
 		return err
 	}
 	defer removeTree(job)
 	root := filepath.Join(job, "root")
-	if err := copyTree(s.RootfsPath(in.Name), root); err != nil {
+	if err := copyTree(ctx, s.RootfsPath(in.Name), root); err != nil {
 		return err
 	}
 	if err := archive.SyncFS(root); err != nil {
@@ -61,13 +61,13 @@ func (s *Store) clonePlain(in Instance, dst string) error {
 	return s.commitNew(in, archive.Result{Root: root, Size: in.Size})
 }
 
-func (s *Store) cloneOverlay(in Instance, dst string) error {
+func (s *Store) cloneOverlay(ctx context.Context, in Instance, dst string) error {
 	key, err := s.layerKey(in.Name)
 	if err != nil {
 		return err
 	}
 	unlock := s.lockLower(key)
-	err = s.placeLayer(dst, key, filepath.Join(s.overlayPath(in.Name), layerUpper))
+	err = s.placeLayer(ctx, dst, key, filepath.Join(s.overlayPath(in.Name), layerUpper))
 	unlock()
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +20,10 @@ import (
 // hard links kept as links, symlinks, devices, FIFOs, sockets and sparse
 // files. File data is shared with FICLONE (a reflink) where the file
 // system supports it, else copied extent by extent so holes stay holes. It
-// stays on src's file system and never follows a symlink.
-func copyTree(src, dst string) error {
-	c := &copier{links: map[archive.FileID]string{}, dstRoot: dst}
+// stays on src's file system and never follows a symlink. A cancelled ctx
+// stops it between entries, with an error; the caller removes dst.
+func copyTree(ctx context.Context, src, dst string) error {
+	c := &copier{ctx: ctx, links: map[archive.FileID]string{}, dstRoot: dst}
 	sfd, st, err := archive.OpenDir(src, unix.O_NOFOLLOW)
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
@@ -44,6 +46,7 @@ func copyTree(src, dst string) error {
 
 // copier holds the state of one copyTree.
 type copier struct {
+	ctx     context.Context // a client that went away stops the copy
 	dev     uint64
 	links   map[archive.FileID]string // first copy of each multiply linked inode
 	dstRoot string
@@ -56,6 +59,9 @@ func (c *copier) dir(sfd, dfd int, rel string) error {
 		return fmt.Errorf("copy: read directory %s: %w", rel, err)
 	}
 	for _, name := range names {
+		if err := c.ctx.Err(); err != nil {
+			return fmt.Errorf("copy cancelled: %w", err)
+		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(sfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("copy: stat %s: %w", filepath.Join(rel, name), err)

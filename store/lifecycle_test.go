@@ -15,7 +15,7 @@ import (
 func TestCopyTreeFaithful(t *testing.T) {
 	d, src := richSource(t)
 	dst := filepath.Join(d, "dst")
-	if err := copyTree(src, dst); err != nil {
+	if err := copyTree(context.Background(), src, dst); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, dst)

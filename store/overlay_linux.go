@@ -61,7 +61,7 @@ func (s *Store) NewOverlay(ctx context.Context, name, image string, p Progress) 
 	unlock := s.lockLower(key)
 	size, err := s.ensureLower(ctx, key, image, p)
 	if err == nil {
-		err = s.placeLayer(name, key, "")
+		err = s.placeLayer(ctx, name, key, "")
 	}
 	unlock()
 	if err != nil {
@@ -88,9 +88,10 @@ func (s *Store) mountAndRegister(in Instance) error {
 }
 
 // placeLayer makes overlay/<name> for the lower layer key: an empty upper
-// layer, or a copy of the directory from when it is not "".
-func (s *Store) placeLayer(name, key, from string) error {
-	tmp, err := s.makeLayer(key, from)
+// layer, or a copy of the directory from when it is not "" (which ctx
+// cancels).
+func (s *Store) placeLayer(ctx context.Context, name, key, from string) error {
+	tmp, err := s.makeLayer(ctx, key, from)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func (s *Store) placeLayer(name, key, from string) error {
 }
 
 // makeLayer builds a complete, synced layer folder in overlay/.tmp-*.
-func (s *Store) makeLayer(key, from string) (dir string, err error) {
+func (s *Store) makeLayer(ctx context.Context, key, from string) (dir string, err error) {
 	dir, err = os.MkdirTemp(s.path(overlayDir), tmpPrefix)
 	if err != nil {
 		return "", fmt.Errorf("overlay folder: %w", err)
@@ -126,7 +127,7 @@ func (s *Store) makeLayer(key, from string) (dir string, err error) {
 	}
 	upper := filepath.Join(dir, layerUpper)
 	if from != "" {
-		if err := copyTree(from, upper); err != nil {
+		if err := copyTree(ctx, from, upper); err != nil {
 			return "", err
 		}
 		return dir, archive.SyncFS(dir)

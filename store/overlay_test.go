@@ -147,7 +147,7 @@ func TestOverlayCrashLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Forge an unregistered, mounted overlay instance "ghost".
-	if err := s.placeLayer("ghost", mustKey(t, s), ""); err != nil {
+	if err := s.placeLayer(context.Background(), "ghost", mustKey(t, s), ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.mountNew("ghost"); err != nil {

@@ -46,7 +46,7 @@ func (s *Store) resetOverlay(name string) error {
 		return err
 	}
 	defer s.lockLower(key)()
-	fresh, err := s.makeLayer(key, "")
+	fresh, err := s.makeLayer(context.Background(), key, "") // nothing to copy: not cancellable
 	if err != nil {
 		return err
 	}
