@@ -98,6 +98,7 @@ var actions = map[string]cli.ActionFunc{
 	"shell":   shellCommand,
 	"diff":    diff,
 	"default": setDefault,
+	"history": history,
 	"ls":      list,
 	"version": version,
 	"remote":  remoteCommand,

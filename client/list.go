@@ -66,6 +66,9 @@ func printTable(w io.Writer, l *proto.List) {
 		if i.Ended != "" && i.State == "stopped" {
 			state += " (" + i.Ended + ")"
 		}
+		if i.Failed != "" {
+			state += " FAILED"
+		}
 		disk := "-"
 		if i.Disk > 0 {
 			disk = size(i.Disk)
@@ -111,6 +114,12 @@ func setDefault(c *cli.Context) error {
 		return usageErr{"default: initns default [NAME | --clear]"}
 	case c.Bool("clear"):
 		args = []string{""}
+	}
+	if c.IsSet("fallback") {
+		args = append(args, "fallback="+c.String("fallback"))
+	}
+	if c.IsSet("menu") {
+		args = append(args, "menu="+c.String("menu"))
 	}
 	res, err := send(c, proto.Request{Cmd: "default", Args: args})
 	if err != nil {

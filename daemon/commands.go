@@ -54,6 +54,7 @@ var handlers = map[string]func(d *Daemon, c *call) (any, error){
 	"rename":      (*Daemon).cmdRename,
 	"diff":        (*Daemon).cmdDiff,
 	"default":     (*Daemon).cmdDefault,
+	"history":     (*Daemon).cmdHistory,
 	"ls":          (*Daemon).cmdLs,
 	"seed":        (*Daemon).cmdSeed,
 	"commit":      (*Daemon).cmdCommit,
@@ -114,6 +115,7 @@ func (d *Daemon) cmdRm(c *call) (any, error) {
 	delete(d.disk, name)
 	delete(d.ended, name)
 	d.mu.Unlock()
+	d.record(store.Event{Instance: name, Kind: store.EventRemoved})
 	return nil, nil
 }
 
@@ -131,7 +133,7 @@ func (d *Daemon) cmdRun(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	if err := d.transition(name, planRun); err != nil {
+	if err := d.run(name, "run"); err != nil {
 		return nil, err
 	}
 	if len(warnings) > 0 {
@@ -139,6 +141,10 @@ func (d *Daemon) cmdRun(c *call) (any, error) {
 	}
 	return nil, nil
 }
+
+// run gives name the console as `run NAME` does, for why (who asked:
+// boots_linux.go).
+func (d *Daemon) run(name, why string) error { return d.transition(name, why, planRun) }
 
 // withHeld runs f with the boot of name, if it is alive (running, frozen
 // or resident), under d.life: no run, switch, stop or freeze can change the
@@ -221,9 +227,11 @@ func (d *Daemon) list() (*proto.List, error) {
 	for _, i := range insts {
 		modules[i.Name] = d.modulesColumn(i.Name)
 	}
+	tallies := d.tallies(insts)
 	d.mu.Lock()
 	for _, i := range insts {
 		row := proto.Instance{Name: i.Name, Kind: kind(i), Image: i.Image, Size: i.Size, Disk: d.disk[i.Name], Created: i.Created, Ended: d.ended[i.Name]}
+		lastBoot(&row, tallies[i.Name])
 		row.Init, row.Halt = d.initColumn(i)
 		row.Modules = modules[i.Name]
 		row.State = string(Stopped)
@@ -294,6 +302,7 @@ func (d *Daemon) cmdPoweroff(c *call) (any, error) { return nil, d.powerDown("po
 // the resident ones alike, and asks the main loop to reboot or power off
 // (PID 1) or to exit (otherwise).
 func (d *Daemon) powerDown(how string) error {
+	d.closeMenu()
 	d.life.Lock()
 	d.stopAll(how)
 	d.life.Unlock()

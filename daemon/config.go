@@ -36,6 +36,7 @@ type Config struct {
 	// SwitchKeys are the chords that cycle the console through the live
 	// instances: next and previous.
 	SwitchKeys string
+	Boot       BootConfig
 
 	// The socket's budget (RELIABILITY.md, "Resource budget"); settable
 	// so that tests need not wait a minute.
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 10*time.Second, "default graceful stop timeout")
 	fs.BoolVar(&c.Debug, "debug", false, "enable test-only requests")
 	fs.BoolVar(&c.Hotkey, "hotkey", true, "Ctrl+Alt+J freezes the instance and opens a host shell on VT63")
+	c.Boot.flags(fs)
 	fs.IntVar(&c.MaxConns, "max-connections", defaultMaxConns, "connections served at once; past it, one is refused with one line")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", defaultIdleTimeout, "a connection silent this long between requests is closed")
 	fs.DurationVar(&c.LineTimeout, "line-timeout", defaultLineTimeout, "a request line must end this long after its first byte")
@@ -92,6 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, []string, error) {
 	}
 	if err == nil {
 		err = c.checkBudget()
+	}
+	if err == nil {
+		err = c.Boot.check()
 	}
 	return c, fs.Args(), err
 }

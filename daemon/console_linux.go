@@ -76,7 +76,7 @@ func (d *Daemon) cycle(forward bool) {
 		return
 	}
 	d.log.Info("cycling chord", "to", name, "forward", forward)
-	if err := d.transition(name, planSwitch); err != nil {
+	if err := d.transition(name, "switch", planSwitch); err != nil {
 		d.log.Error("cycling chord", "to", name, "err", err)
 	}
 }

@@ -32,6 +32,11 @@ type Daemon struct {
 	busy        map[string]string // instance -> long operation under way
 	disk        map[string]int64  // instance -> its own disk use, measured in the background
 	memWatching bool              // the memory watcher runs (while resident instances exist)
+	// endMenu ends the boot menu while it shows, and returns once the
+	// console is restored; nil otherwise.
+	endMenu func()
+
+	hist *store.History // the boot history (boots_linux.go)
 
 	// handle runs one request; dispatch, but for the socket's fuzz tests.
 	handle func(ctx context.Context, p peer, verb string, c *call) (any, error)
@@ -77,8 +82,14 @@ func newDaemon(cfg Config, log *slog.Logger, pid1 bool) (*Daemon, error) {
 	if cfg.Host == (hostkernel.Host{}) {
 		cfg.Host = hostkernel.Running()
 	}
+	// The history informs; a broken one is logged and started afresh.
+	hist, err := st.History()
+	if err != nil {
+		log.Error("boot history", "err", err)
+	}
+	hist.OnError = func(err error) { log.Error("boot history", "err", err) }
 	d := &Daemon{
-		cfg: cfg, log: log, store: st, parent: parent, lock: lock,
+		cfg: cfg, log: log, store: st, parent: parent, lock: lock, hist: hist,
 		ended:    map[string]string{},
 		resident: map[string]*boot{},
 		busy:     map[string]string{},

@@ -6,6 +6,10 @@
 // into cgroups of cgroupfs, stops, freezes and thaws them, moves the
 // console between them, stops the least recently used resident one when
 // memory is short, restarts one that rebooted itself, and logs every
-// request and state change. Run as PID 1 it also does
-// the duties of package pid1 and never exits.
+// request and state change. It keeps the boot history, counts the boots
+// that end too soon and marks an instance that keeps failing, then boots
+// its fallback (boots.go, boots_linux.go). Run as PID 1 (or with --boot) it
+// shows the boot menu of package menu at start and boots the default
+// instance; as PID 1 it also does the duties of package pid1 and never
+// exits.
 package daemon

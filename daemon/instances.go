@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"context"
-
 	"initns/proto"
 	"initns/store"
 )
@@ -75,37 +73,6 @@ func (d *Daemon) cmdDiff(c *call) (any, error) {
 		out = append(out, proto.Change{Path: ch.Path, Kind: string(ch.Kind)})
 	}
 	return out, nil
-}
-
-// cmdDefault shows the instance booted when the daemon starts as PID 1,
-// or sets it ("" clears it).
-func (d *Daemon) cmdDefault(c *call) (any, error) {
-	if len(c.args) == 0 {
-		name, err := d.store.Default()
-		if name == "" {
-			return []string{}, err
-		}
-		return []string{name}, err
-	}
-	return nil, d.store.SetDefault(c.args[0])
-}
-
-// bootDefault boots, at PID 1 start, the instance named by initns.run= on
-// the kernel command line, else the one `initns default` chose.
-func (d *Daemon) bootDefault(fromCmdline string) {
-	name := fromCmdline
-	if name == "" {
-		var err error
-		if name, err = d.store.Default(); err != nil {
-			d.log.Error("default instance", "err", err)
-		}
-	}
-	if name == "" {
-		return
-	}
-	if _, err := d.handle(context.Background(), peer{pid: 1}, "run", &call{args: []string{name}}); err != nil {
-		d.log.Error("boot the default instance", "instance", name, "err", err)
-	}
 }
 
 // kind names an instance's storage for ls.

@@ -20,11 +20,14 @@ const cleanupTimeout = 10 * time.Second
 
 // boot is one boot of one instance: from clone to the exit of its init.
 type boot struct {
-	name  string
-	group *cgroupfs.Group
-	pid   int // host pid of the instance's init
-	pidfd int
-	done  chan struct{} // closed once init has exited and the cgroup is gone
+	name    string
+	group   *cgroupfs.Group
+	pid     int // host pid of the instance's init
+	pidfd   int
+	done    chan struct{} // closed once init has exited and the cgroup is gone
+	why     string        // who asked for the boot: run, default, menu, fallback, reboot, retry
+	started time.Time     // zero for an adopted boot
+	good    *time.Timer
 
 	// Guarded by Daemon.mu.
 	stopping bool // a stop was asked: a reboot must not restart it
@@ -42,8 +45,9 @@ func (d *Daemon) current() *boot {
 	return d.active
 }
 
-// start boots name. Called with d.life held and no instance active.
-func (d *Daemon) start(name string) error {
+// start boots name for why (who asked: see boots_linux.go). Called with
+// d.life held and no instance active.
+func (d *Daemon) start(name, why string) error {
 	d.detectInit(name)
 	g := d.parent.Group(name)
 	if err := g.Create(); err != nil {
@@ -67,9 +71,11 @@ func (d *Daemon) start(name string) error {
 		if derr := g.Destroy(cleanupTimeout); derr != nil {
 			d.log.Error("remove cgroup after failed boot", "instance", name, "err", derr)
 		}
+		d.failedBeforeExec(name, why, err)
 		return err
 	}
-	b := &boot{name: name, group: g, pid: proc.Pid, pidfd: proc.PidFD, done: make(chan struct{})}
+	b := &boot{name: name, group: g, pid: proc.Pid, pidfd: proc.PidFD, done: make(chan struct{}), why: why, started: time.Now()}
+	d.recordBoot(b)
 	d.mu.Lock()
 	d.active = b
 	d.mu.Unlock()
@@ -107,25 +113,24 @@ func (d *Daemon) finish(b *boot, ended string, restart bool) {
 	b.err = err
 	d.ended[b.name] = ended
 	d.mu.Unlock()
+	quick := d.recordEnd(b, ended)
 	close(b.done)
 	d.log.Info("state", "instance", b.name, "state", Stopped, "ended", ended)
 	d.measure(b.name)
-	if restart {
-		d.rebootInstance(b.name)
-	}
+	d.afterEnd(b.name, b.why, quick, restart)
 }
 
-// rebootInstance boots an instance again after it rebooted itself, unless
-// something else took the machine meanwhile.
-func (d *Daemon) rebootInstance(name string) {
+// rebootInstance boots an instance again for why (it rebooted itself, or
+// a failed try), unless something else took the machine meanwhile.
+func (d *Daemon) rebootInstance(name, why string) {
 	d.life.Lock()
 	defer d.life.Unlock()
 	if d.current() != nil || d.claim(name, "reboot") != nil {
 		return
 	}
 	defer d.release(name)
-	if err := d.start(name); err != nil {
-		d.log.Error("restart after reboot", "instance", name, "err", err)
+	if err := d.start(name, why); err != nil {
+		d.log.Error("boot again", "instance", name, "why", why, "err", err)
 	}
 }
 

@@ -41,6 +41,7 @@ func Main(args []string) int {
 		bootLog := slog.New(pid1.NewKmsgHandler(slog.NewTextHandler(os.Stderr, nil)))
 		boot = pid1.Setup(bootLog)
 		cfg.apply(boot, bootLog)
+		cfg.Boot.Start = true
 	}
 	log, err := setupLog(cfg, isPID1)
 	if err != nil {
@@ -68,8 +69,8 @@ func Main(args []string) int {
 	log.Info("ready", "socket", cfg.Socket, "root", cfg.Root, "cgroup", d.parent.Path, "pid1", isPID1)
 	spawn(log, "accept", func() { d.serve(l) })
 	spawn(log, "disk use", d.measureAll)
-	if isPID1 {
-		spawn(log, "boot the default instance", func() { d.bootDefault(boot.Get("run")) })
+	if cfg.Boot.Start {
+		spawn(log, "boot at start", func() { d.bootAtStart(boot.Get("run")) })
 	}
 	ctx, stopShell := context.WithCancel(context.Background())
 	if cfg.Hotkey {
@@ -119,6 +120,7 @@ func (c *Config) apply(s pid1.Settings, log *slog.Logger) {
 	}
 	c.Debug = c.Debug || s.Debug
 	c.applySwitch(s.Values, log)
+	c.applyBoot(s, log)
 }
 
 // applySwitch takes the settings of switchFlags from the kernel command

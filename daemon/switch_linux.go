@@ -25,15 +25,17 @@ func (noScreens) Leave(string, any) any { return nil }
 func (noScreens) Arrive(string, any)    {}
 
 func (d *Daemon) cmdSwitch(c *call) (any, error) {
-	return nil, d.transition(c.args[0], planSwitch)
+	return nil, d.transition(c.args[0], "switch", planSwitch)
 }
 
 // transition runs the steps of plan (planRun or planSwitch) that give
-// name the console.
-func (d *Daemon) transition(name string, plan func(front string, frozen bool, name string, resident bool) []step) error {
+// name the console; why is who asked, for a boot's history. It ends the
+// boot menu first: whoever gave an instance the console decided.
+func (d *Daemon) transition(name, why string, plan func(front string, frozen bool, name string, resident bool) []step) error {
 	if _, err := d.store.Instance(name); err != nil {
 		return err
 	}
+	d.closeMenu()
 	err := func() error {
 		d.life.Lock()
 		defer d.life.Unlock()
@@ -47,7 +49,7 @@ func (d *Daemon) transition(name string, plan func(front string, frozen bool, na
 		t := d.live(name)
 		steps := plan(activeName(b), b != nil && d.isFrozen(b), name, t != nil && t != b)
 		for _, s := range steps {
-			if err := d.runStep(s, b, t, name); err != nil {
+			if err := d.runStep(s, b, t, name, why); err != nil {
 				return err
 			}
 		}
@@ -60,7 +62,7 @@ func (d *Daemon) transition(name string, plan func(front string, frozen bool, na
 
 // runStep does one step: b is the instance in front before the
 // transition, t the live instance name (nil when stopped).
-func (d *Daemon) runStep(s step, b, t *boot, name string) error {
+func (d *Daemon) runStep(s step, b, t *boot, name, why string) error {
 	switch s {
 	case stepEndConsole:
 		d.endConsole()
@@ -79,7 +81,7 @@ func (d *Daemon) runStep(s step, b, t *boot, name string) error {
 	case stepResume:
 		return d.resume(t)
 	case stepBoot:
-		err := d.start(name)
+		err := d.start(name, why)
 		if err != nil && b != nil && d.isResident(b) {
 			// The boot failed after the one in front was put aside: it
 			// comes back rather than leave the console to nobody.

@@ -116,11 +116,23 @@ type Instance struct {
 	Size    int64     `json:"size"` // bytes extracted from the image
 	Disk    int64     `json:"disk"` // its own disk use (overlay: the upper layer); 0 until measured
 	Created time.Time `json:"created"`
-	Pid     int       `json:"pid,omitempty"`   // host pid of its init while running or frozen
-	Ended   string    `json:"ended,omitempty"` // how its last boot ended
-	Init    string    `json:"init"`            // its init system: systemd, sysvinit, ... or unknown; "(set)" when the user chose it
-	Halt    string    `json:"halt"`            // how stop asks that init to power off
-	Modules string    `json:"modules"`         // its modules of the running kernel: own, host (lent at boot) or none
+	Pid     int       `json:"pid,omitempty"`    // host pid of its init while running or frozen
+	Ended   string    `json:"ended,omitempty"`  // how its last boot ended
+	Init    string    `json:"init"`             // its init system: systemd, sysvinit, ... or unknown; "(set)" when the user chose it
+	Halt    string    `json:"halt"`             // how stop asks that init to power off
+	Modules string    `json:"modules"`          // its modules of the running kernel: own, host (lent at boot) or none
+	Failed  string    `json:"failed,omitempty"` // why it is marked failed (ended too soon too many times in a row), or ""
+}
+
+// Event is one entry of the boot history (`history`).
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Instance string        `json:"instance"`
+	Kind     string        `json:"kind"`            // boot, end, good, failed, removed
+	Why      string        `json:"why,omitempty"`   // boot: who asked (run, default, menu, fallback, reboot, retry); failed: the reason
+	How      string        `json:"how,omitempty"`   // end: how it ended
+	Ran      time.Duration `json:"ran,omitempty"`   // end: how long the init ran, in nanoseconds
+	Quick    bool          `json:"quick,omitempty"` // end: too soon after the boot, a failed try
 }
 
 // Image is one image of `ls`.

@@ -100,9 +100,17 @@ var Verbs = []Verb{
 		Help: "rename a stopped instance"},
 	{Name: "diff", Min: 1, Max: 1, Args: "NAME", Complete: instance1, Flags: []Flag{flagJSON},
 		Help: "list what an instance changed against its image (A added, M modified, D deleted)"},
-	{Name: "default", Min: 0, Max: 1, Args: "[NAME]", Complete: instance1,
-		Help:  "show, set (NAME) or clear (--clear) the instance booted when the daemon starts as PID 1",
-		Flags: []Flag{{Name: "clear", Help: "boot no instance at start"}}},
+	// The client sends --fallback and --menu as fallback=NAME and
+	// menu=SECONDS words after NAME, which the compatibility mode takes too.
+	{Name: "default", Min: 0, Max: 3, Args: "[NAME] [fallback=NAME|none] [menu=SECONDS]", Complete: instance1,
+		Help: "show, set (NAME) or clear (--clear) the instance booted when the daemon starts as PID 1, its fallback and the boot menu's countdown",
+		Flags: []Flag{
+			{Name: "clear", Help: "boot no instance at start"},
+			{Name: "fallback", Value: "NAME", Help: "boot NAME when the default is marked failed (none: no fallback)"},
+			{Name: "menu", Value: "SECONDS", Help: "show the boot menu at start, counting down SECONDS to the default (0: no menu)"},
+		}},
+	{Name: "history", Min: 0, Max: 1, Args: "[NAME]", Complete: instance1, Flags: []Flag{flagJSON},
+		Help: "the boot history: each boot and end of each instance (or of NAME), how it ended and how long it ran"},
 	{Name: "ls", Min: 0, Max: 1, Args: "[image|instance]", Flags: []Flag{flagJSON},
 		Help: "list instances and images; `ls image` or `ls instance` for bare names"},
 	{Name: "seed", Min: 2, Max: 2, Args: "DIR IMAGE", Progress: true,

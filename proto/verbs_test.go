@@ -59,7 +59,7 @@ func TestUsage(t *testing.T) {
 	}
 	want := []string{"new NAME IMAGE", "rm NAME", "run NAME", "switch NAME", "stop NAME", "freeze NAME",
 		"exec NAME CMD [ARGS...]", "shell NAME [USER]", "set NAME KEY=VALUE...", "reset NAME", "clone SRC DST",
-		"rename OLD NEW", "diff NAME", "default [NAME]", "ls [image|instance]", "seed DIR IMAGE",
+		"rename OLD NEW", "diff NAME", "default [NAME] [fallback=NAME|none] [menu=SECONDS]", "history [NAME]", "ls [image|instance]", "seed DIR IMAGE",
 		"commit NAME IMAGE", "remote ls|add|rm [NAME] [URL]", "reboot", "poweroff", "help", "version"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("help lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

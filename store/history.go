@@ -54,14 +54,25 @@ type Event struct {
 	Quick bool `json:"quick,omitempty"`
 }
 
-// History is the boot history of a state root: kept in memory, written
-// whole to a temporary file, synced and renamed over the old one at each
-// Append, so a crash at any moment leaves the file before or after the
-// event, never torn. Safe for concurrent use.
+// History is the boot history of a state root, kept in memory and written
+// whole to a temporary file, synced and renamed over the old one, so a
+// crash at any moment leaves the file before or after an event, never
+// torn. Record is for callers that must not wait for the disk (a boot):
+// the event is in memory at once, and the newest state is written behind
+// it by one writer, several events in one write when they come fast.
+// Safe for concurrent use.
 type History struct {
-	s      *Store
-	mu     sync.Mutex // held across the write, so writes land in order
-	events []Event
+	s *Store
+	// OnError, if set, is told of a write that failed (Record has no
+	// caller waiting to tell). Set it before the first Record.
+	OnError func(error)
+
+	mu       sync.Mutex // guards the fields below; never held across disk I/O
+	written  *sync.Cond // on mu: signalled after each write
+	events   []Event
+	gen, out int64 // events recorded, and how many of them are on disk
+	writing  bool  // the writer runs
+	err      error // the last write's outcome
 }
 
 // History opens the state root's boot history. A line that does not
@@ -69,6 +80,7 @@ type History struct {
 // informs, it must never keep the daemon from starting.
 func (s *Store) History() (*History, error) {
 	h := &History{s: s}
+	h.written = sync.NewCond(&h.mu)
 	f, err := os.Open(s.path(historyF))
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, nil
@@ -101,16 +113,55 @@ func readEvents(r io.Reader) ([]Event, error) {
 	return trimEvents(out), nil
 }
 
-// Append adds e to the history, durably: when it returns nil the event is
-// on disk. The oldest events go past HistoryMax.
-func (h *History) Append(e Event) error {
+// Record adds e to the history at once; it reaches the disk shortly
+// after. The oldest events go past HistoryMax.
+func (h *History) Record(e Event) {
 	e.Why, e.How = cut(e.Why), cut(e.How)
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	events := trimEvents(append(h.events, e))
+	h.events = trimEvents(append(h.events, e))
+	h.gen++
+	if !h.writing {
+		h.writing = true
+		go h.write()
+	}
+}
+
+// Append adds e to the history durably: when it returns nil, the event
+// (and every one recorded before it) is on disk.
+func (h *History) Append(e Event) error {
+	h.Record(e)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for gen := h.gen; h.out < gen; {
+		h.written.Wait()
+	}
+	return h.err
+}
+
+// write writes the newest state until the disk has caught up. Each write
+// is the whole history, so the last one written holds every event.
+func (h *History) write() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for h.out < h.gen {
+		gen, events := h.gen, h.events // trimEvents made it: never changed in place
+		h.mu.Unlock()
+		err := h.writeFile(events)
+		if err != nil && h.OnError != nil {
+			h.OnError(err)
+		}
+		h.mu.Lock()
+		h.out, h.err = gen, err
+		h.written.Broadcast()
+	}
+	h.writing = false
+}
+
+func (h *History) writeFile(events []Event) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, ev := range events {
@@ -121,7 +172,6 @@ func (h *History) Append(e Event) error {
 	if err := h.s.writeAtomic(historyF, buf.Bytes()); err != nil {
 		return fmt.Errorf("write boot history: %w", err)
 	}
-	h.events = events
 	return nil
 }
 

@@ -30,6 +30,7 @@ const (
 type Action struct {
 	Kind ActionKind
 	Name string
+	Auto bool // the countdown chose, not a person
 }
 
 // Menu is the boot menu's state: the entries, the selection, the
@@ -73,7 +74,7 @@ func (m *Menu) Tick() Action {
 	m.Left--
 	if m.Left <= 0 {
 		m.Left = -1
-		return Action{Kind: Boot, Name: m.Entries[m.Default].Name}
+		return Action{Kind: Boot, Name: m.Entries[m.Default].Name, Auto: true}
 	}
 	return Action{}
 }
@@ -148,7 +149,7 @@ func (m *Menu) Render(width int) string {
 	line("initns boot menu")
 	line("")
 	if m.Note != "" {
-		for _, l := range strings.Split(m.Note, "\n") {
+		for _, l := range wrap(m.Note, width-1) {
 			line(l)
 		}
 		line("")
@@ -220,4 +221,26 @@ func (m *Menu) renderDetail(line func(string)) {
 	}
 	line("")
 	line("Enter: boot " + e.Name + "   Esc or i: back   s: host shell")
+}
+
+// wrap breaks text into lines of at most width bytes, at spaces where it
+// can.
+func wrap(text string, width int) []string {
+	var out []string
+	for _, para := range strings.Split(text, "\n") {
+		cur := ""
+		for _, w := range strings.Fields(para) {
+			switch {
+			case cur == "":
+				cur = w
+			case len(cur)+1+len(w) <= width:
+				cur += " " + w
+			default:
+				out = append(out, cur)
+				cur = w
+			}
+		}
+		out = append(out, cur)
+	}
+	return out
 }

@@ -87,7 +87,7 @@ func TestCountdownBootsTheDefault(t *testing.T) {
 			t.Fatalf("tick %d: %+v before the countdown ended", i+1, a)
 		}
 	}
-	if a := m.Tick(); a != (Action{Kind: Boot, Name: "beta"}) {
+	if a := m.Tick(); a != (Action{Kind: Boot, Name: "beta", Auto: true}) {
 		t.Fatalf("third tick: %+v, want boot beta", a)
 	}
 }

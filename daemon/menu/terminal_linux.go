@@ -47,6 +47,7 @@ func (t *Terminal) raw() error {
 	tio := *t.saved
 	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
 	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	tio.Oflag &^= unix.OPOST
 	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
 	if err := unix.IoctlSetTermios(int(t.f.Fd()), unix.TCSETS, &tio); err != nil {
 		return fmt.Errorf("raw mode on the console %s: %w", t.path, err)

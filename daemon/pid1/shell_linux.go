@@ -30,6 +30,16 @@ func KeepShell(ctx context.Context, tty string, log *slog.Logger) {
 	(&shell{tty: tty}).keep(ctx, log)
 }
 
+// RunShell runs one host shell on tty (as KeepShell starts each) and
+// returns when it exits, or hangs it up when ctx ends: the boot menu's
+// shell key.
+func RunShell(ctx context.Context, tty string) error {
+	if !strings.HasPrefix(tty, "/") {
+		tty = filepath.Join("/dev", tty)
+	}
+	return (&shell{tty: tty}).run(ctx, tty)
+}
+
 func (s *shell) keep(ctx context.Context, log *slog.Logger) {
 	tty := s.tty
 	if !strings.HasPrefix(tty, "/") {

@@ -71,10 +71,15 @@ func main() {
 			os.Exit(0)
 		}()
 	}
+	// The FIFO too: a stop right after the report must find a reader.
+	var ctl *os.File
+	if _, err := os.Stat("/initctl"); err == nil {
+		ctl = openInitctl()
+	}
 	writeReport()
 	ready()
-	if _, err := os.Stat("/initctl"); err == nil {
-		go initctl()
+	if ctl != nil {
+		go initctl(ctl)
 	}
 	if name, err := os.ReadFile("/echo-console"); err == nil {
 		go echo(strings.TrimSpace(string(name)))
@@ -178,20 +183,29 @@ func haltSignals() []os.Signal {
 	return sigs
 }
 
-// initctl reads sysvinit's control FIFO as sysvinit does: 384-byte
-// requests, magic 0x03091969, command 1 (runlevel) and the runlevel.
-func initctl() {
+// openInitctl makes the FIFO /run/initctl and holds it open read-write:
+// a reader from now on (a writer's non-blocking open succeeds), and no
+// end of file when a writer closes.
+func openInitctl() *os.File {
 	os.MkdirAll("/run", 0o755)
 	unix.Mkfifo("/run/initctl", 0o600)
+	f, err := os.OpenFile("/run/initctl", os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testinit: open /run/initctl:", err)
+		return nil
+	}
+	return f
+}
+
+// initctl reads sysvinit's control FIFO as sysvinit does: 384-byte
+// requests, magic 0x03091969, command 1 (runlevel) and the runlevel.
+func initctl(f *os.File) {
 	for {
-		f, err := os.OpenFile("/run/initctl", os.O_RDONLY, 0)
-		if err != nil {
-			time.Sleep(time.Second)
-			continue
-		}
 		var req [384]byte
-		n, _ := io.ReadFull(f, req[:])
-		f.Close()
+		n, err := io.ReadFull(f, req[:])
+		if err != nil {
+			return
+		}
 		word := func(i int) uint32 { return binary.NativeEndian.Uint32(req[4*i:]) }
 		if n == len(req) && word(0) == 0x03091969 && word(1) == 1 {
 			os.WriteFile("/halted", []byte(fmt.Sprintf("initctl runlevel %c\n", rune(word(2)))), 0o644)
