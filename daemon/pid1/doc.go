@@ -15,5 +15,6 @@
 // modules.builtin, modprobe.d; mountinfo through github.com/moby/sys/mountinfo)
 // reads from an io.Reader and is unit-tested;
 // the syscalls sit in the _linux.go files and are proven by the VM tests of
-// vmtest/.
+// vmtest/. An xz-compressed module is read by package archive's xz
+// decoder, the images' own (one xz decoder in the binary).
 package pid1
