@@ -14,13 +14,9 @@ import (
 // history prints the boot history: one line per boot and end, oldest
 // first, or the events as JSON.
 func history(c *cli.Context) error {
-	args := c.Args().Slice()
-	if err := arity("history", args); err != nil {
-		return err
-	}
-	res, err := send(c, proto.Request{Cmd: "history", Args: args})
+	res, err := query(c, "history")
 	if err != nil {
-		return named("history", args, err)
+		return err
 	}
 	var events []proto.Event
 	if err := json.Unmarshal(res, &events); err != nil {
