@@ -316,6 +316,14 @@ func TestExecOptions(t *testing.T) {
 	if out := e.ok("exec", "-t", "box", "--", "busybox", "tty"); out != "/dev/pts/0\r\n" {
 		t.Errorf("exec -t tty: %q", out)
 	}
+	// An instance with no devpts mounted gets no terminal, and is told
+	// what to do; -T still runs.
+	e.ok("exec", "box", "--", "busybox", "umount", "/dev/pts")
+	e.refused(1, "has no devpts on /dev/pts", "exec", "-t", "box", "--", "busybox", "true")
+	e.ok("exec", "-T", "box", "--", "busybox", "true")
+	if procs := e.sessionProcs(); procs != "" {
+		t.Errorf("left in the instance: %s", procs)
+	}
 }
 
 // TestShellAsUser: `initns shell NAME USER` is USER's login shell, in
