@@ -154,7 +154,7 @@ func (d *Daemon) startExec(name string, c *call, s execSpec) (proc *nsexec.Proce
 	case errors.As(err, &ce) && ce.NotExecutable():
 		err = fmt.Errorf("%s: cannot run it in instance %s: %w", commandName(c, s), name, err)
 	case errors.As(err, &ce) && ce.NoDir():
-		err = fmt.Errorf("working directory %s in instance %s: %w", s.cwd, name, err)
+		err = fmt.Errorf("working directory %s in instance %s: %w", cmp.Or(s.cwd, "(the user's home)"), name, err)
 	}
 	return proc, master, err
 }
