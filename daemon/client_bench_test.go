@@ -1,13 +1,18 @@
 package daemon_test
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,8 +92,51 @@ func BenchmarkClient(b *testing.B) {
 		ratio(run, 3, 1), ratio(stop, 3, 1), ratio(run, 3, 0), ratio(stop, 3, 0), ratio(run, 1, 0), ratio(stop, 1, 0))
 	fmt.Printf("the Go runtime's floor: minimal Go/C run %.2fx, stop %.2fx; initns/minimal Go run %.2fx, stop %.2fx\n",
 		ratio(run, 2, 1), ratio(stop, 2, 1), ratio(run, 3, 2), ratio(stop, 3, 2))
+	printInitCost(b, "initns", initns, "--socket", e.sock, "version")
+	printInitCost(b, "minimal Go client", goclient, e.sock, "version")
 	b.ReportMetric(ratio(run, 3, 1), "run-go/c")
 	b.ReportMetric(ratio(stop, 3, 1), "stop-go/c")
+}
+
+// printInitCost prints what a start of the binary spends in package
+// initialisation (GODEBUG=inittrace=1, the mean of 20 starts), and the
+// packages that cost most: where a dependency's eager work shows first.
+func printInitCost(b *testing.B, name, bin string, args ...string) {
+	const starts = 20
+	cost := map[string]float64{} // ms per package, summed over the starts
+	for range starts {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run() // the minimal client refuses "version": only its start counts
+		sc := bufio.NewScanner(&stderr)
+		for sc.Scan() {
+			// init PKG @T ms, C ms clock, N bytes, A allocs
+			f := strings.Fields(sc.Text())
+			if len(f) < 5 || f[0] != "init" {
+				continue
+			}
+			ms, err := strconv.ParseFloat(f[4], 64)
+			if err != nil {
+				b.Fatalf("inittrace line %q: %v", sc.Text(), err)
+			}
+			cost[f[1]] += ms
+		}
+	}
+	pkgs := make([]string, 0, len(cost))
+	total := 0.0
+	for p, ms := range cost {
+		pkgs = append(pkgs, p)
+		total += ms
+	}
+	slices.SortFunc(pkgs, func(x, y string) int { return cmp.Compare(cost[y], cost[x]) })
+	var top []string
+	for _, p := range pkgs[:min(6, len(pkgs))] {
+		top = append(top, fmt.Sprintf("%s %.2f", p, cost[p]/starts))
+	}
+	fmt.Printf("package initialisation of %s: %.2f ms over %d packages; most (ms): %s\n",
+		name, total/starts, len(pkgs), strings.Join(top, ", "))
 }
 
 // buildCClient builds testdata/cclient statically, as a C client would
