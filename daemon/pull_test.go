@@ -3,11 +3,13 @@ package daemon_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +167,70 @@ func TestPullThroughProxy(t *testing.T) {
 	}
 	if got := imageSum(t, e, "root.tar"); got != hex.EncodeToString(sum[:]) {
 		t.Fatal("the image is not what the proxy served")
+	}
+}
+
+// ociLayoutDir writes an OCI image layout directory at dir whose image
+// has the given layers (gzipped tars, bottom first).
+func ociLayoutDir(t *testing.T, dir string, layers [][]byte) {
+	t.Helper()
+	blob := func(data []byte) map[string]any {
+		s := sha256.Sum256(data)
+		h := hex.EncodeToString(s[:])
+		os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", h), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return map[string]any{"digest": "sha256:" + h, "size": len(data)}
+	}
+	var descs []map[string]any
+	var diffIDs []string
+	for _, l := range layers {
+		d := blob(archivetest.Gzip(l))
+		d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+		descs = append(descs, d)
+		s := sha256.Sum256(l)
+		diffIDs = append(diffIDs, "sha256:"+hex.EncodeToString(s[:]))
+	}
+	cfg, _ := json.Marshal(map[string]any{"architecture": runtime.GOARCH, "os": "linux",
+		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
+	c := blob(cfg)
+	c["mediaType"] = "application/vnd.oci.image.config.v1+json"
+	man, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": c, "layers": descs})
+	m := blob(man)
+	m["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{m}})
+	os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644)
+	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+}
+
+// TestPushLayoutDir: an OCI layout directory in images/ of three layers
+// (the second deletes a file of the first) is pushed as it is and pulled
+// back, its layers fetched in parallel, and new applies them in order.
+func TestPushLayoutDir(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t)
+	e := startDaemon(t)
+	e.clientEnv = reg.clientEnv(t, false)
+	ociLayoutDir(t, filepath.Join(e.root, "images", "layered"), [][]byte{
+		archivetest.Tar(t, archivetest.Dir("etc"), archivetest.File("etc/one", "1"), archivetest.File("etc/gone", "x")),
+		archivetest.Tar(t, archivetest.File("etc/.wh.gone", ""), archivetest.File("etc/two", "2")),
+		archivetest.Tar(t, archivetest.File("etc/three", "3")),
+	})
+	ref := "docker://" + reg.addr + "/initns/layered:1"
+	out := e.ok("push", "layered", ref)
+	e.ok("pull", ref, "pulled.oci.tar")
+	imgs := e.list().Images
+	if len(imgs) != 2 || imgs[1].Name != "pulled.oci.tar" || !strings.Contains(out, imgs[1].Digest) {
+		t.Fatalf("push printed %q; images %+v", out, imgs)
+	}
+	e.ok("new", "box", "pulled.oci.tar")
+	for f, want := range map[string]string{"etc/one": "1", "etc/two": "2", "etc/three": "3"} {
+		if got, _ := os.ReadFile(filepath.Join(e.rootfs("box"), f)); string(got) != want {
+			t.Errorf("%s: %q, want %q", f, got, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.rootfs("box"), "etc/gone")); err == nil {
+		t.Error("the whiteout of the second layer was not applied")
 	}
 }
