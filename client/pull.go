@@ -14,6 +14,7 @@ import (
 
 	"initns/fetch"
 	"initns/proto"
+	"initns/store"
 )
 
 // The client does the network I/O of pull and push, with the user's
@@ -56,6 +57,12 @@ func pullCommand(c *cli.Context) error {
 }
 
 func pull(c *cli.Context, args []string) error {
+	if len(args) == 2 {
+		// Said now, not after the download.
+		if err := store.ValidImageName(args[1]); err != nil {
+			return usageErr{err.Error()}
+		}
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	o, done, err := fetchOptions(c, "pull")

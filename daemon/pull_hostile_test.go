@@ -78,6 +78,10 @@ func TestPullHostile(t *testing.T) {
 		noImages(t, e)
 	}
 
+	// A name that is not an image name is refused before any download.
+	e.refused(2, "image name", "pull", "--sha256", good, srv.URL+"/file", "../escape")
+	noImages(t, e)
+
 	// A registry announcing a thousand layers is refused before any is
 	// fetched.
 	var fetched sync.Map
