@@ -358,6 +358,7 @@ func (d *Daemon) dispatch(ctx context.Context, p peer, verb string, c *call) (re
 			attrs = append(attrs, "cancelled", context.Cause(ctx).Error())
 		}
 		d.log.Log(ctx, level, "request", attrs...)
+		releaseMemory(d.log)
 	}()
 	cmd, ok := commands[verb]
 	if !ok || (cmd.Debug && !d.cfg.Debug) {
