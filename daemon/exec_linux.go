@@ -228,9 +228,8 @@ func execConfig(rootFD int, s execSpec) (nsexec.ExecConfig, error) {
 	}
 	// The user's home unless asked otherwise, as incus exec does.
 	cfg := nsexec.ExecConfig{Argv: s.argv, Path: filepath.SplitList(hostshell.PATH), Env: env, Dir: cmp.Or(s.cwd, u.Home)}
-	if cred.Uid != 0 || cred.Gid != 0 || len(cred.Groups) > 1 {
-		cfg.Cred = cred
-	}
+	// Root too: its groups are the instance's, never the daemon's.
+	cfg.Cred = cred
 	if s.login {
 		// A login shell: argv[0] starts with "-", and it starts at home.
 		cfg.Prog, cfg.Argv, cfg.Dir = u.Shell, []string{"-" + path.Base(u.Shell)}, u.Home

@@ -316,7 +316,14 @@ func TestExecOptions(t *testing.T) {
 	if out := e.ok("exec", "-t", "box", "--", "busybox", "tty"); out != "/dev/pts/0\r\n" {
 		t.Errorf("exec -t tty: %q", out)
 	}
-	// An instance with no devpts mounted gets no terminal, and is told
+	// Forced terminal, input from a pipe: the input's end is the
+	// terminal's end-of-file, which ends the shell.
+	cmd = exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "exec", "-t", "box", "--", "sh")
+	cmd.Stdin = strings.NewReader("echo piped-$((1+2))\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "piped-3") {
+		t.Errorf("echo ... | initns exec -t box -- sh: %v: %q", err, out)
+	}
+		// An instance with no devpts mounted gets no terminal, and is told
 	// what to do; -T still runs.
 	e.ok("exec", "box", "--", "busybox", "umount", "/dev/pts")
 	e.refused(1, "has no devpts on /dev/pts", "exec", "-t", "box", "--", "busybox", "true")
