@@ -323,7 +323,7 @@ func TestExecOptions(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "piped-3") {
 		t.Errorf("echo ... | initns exec -t box -- sh: %v: %q", err, out)
 	}
-		// An instance with no devpts mounted gets no terminal, and is told
+	// An instance with no devpts mounted gets no terminal, and is told
 	// what to do; -T still runs.
 	e.ok("exec", "box", "--", "busybox", "umount", "/dev/pts")
 	e.refused(1, "has no devpts on /dev/pts", "exec", "-t", "box", "--", "busybox", "true")
