@@ -349,6 +349,8 @@ func TestShellAsUser(t *testing.T) {
 	e.ok("freeze", "box")
 	e.refused(1, "frozen", "shell", "box")
 	e.ok("run", "box")
+	e.ok("stop", "box")
+	e.refused(1, "not running", "shell", "box")
 }
 
 // TestTerminalDaemonGone: when the daemon goes away, the client gives the
