@@ -128,13 +128,9 @@ func alreadyThere(c *cli.Context, image, digest string) (bool, error) {
 }
 
 // importFile hands the verified download to the daemon, which copies it
-// into images/ while checking its SHA-256 again.
+// into images/ while checking it again: a file with its SHA-256, or an
+// OCI layout archive streamed through a pipe, blob by blob.
 func importFile(ctx context.Context, c *cli.Context, dl fetch.Download, image string, plan *fetch.Plan) error {
-	f, err := os.Open(dl.File)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	conn, err := Dial(c.String("socket"))
 	if err != nil {
 		return err
@@ -148,10 +144,38 @@ func importFile(ctx context.Context, c *cli.Context, dl fetch.Download, image st
 		defer b.finish()
 		progress = b.update
 	}
-	req := proto.Request{Cmd: "import", Args: []string{image, dl.SHA256, plan.Source, plan.Digest}}
-	_, err = conn.DoWith(req, []int{int(f.Fd())}, progress)
-	if ctx.Err() != nil {
-		return ctx.Err()
+	args := []string{image, dl.SHA256, plan.Source, plan.Digest}
+	var f *os.File
+	wrote := make(chan error, 1)
+	if dl.File != "" {
+		if f, err = os.Open(dl.File); err != nil {
+			return err
+		}
+		wrote <- nil
+	} else {
+		var w *os.File
+		if f, w, err = os.Pipe(); err != nil {
+			return err
+		}
+		args[1] = store.LayoutStream
+		go func() {
+			err := dl.WriteLayout(w)
+			w.Close()
+			wrote <- err
+		}()
 	}
-	return err
+	_, err = conn.DoWith(proto.Request{Cmd: "import", Args: args}, []int{int(f.Fd())}, progress)
+	// The daemon holds its own copy: a writer blocked on a daemon that
+	// refused must see the pipe closed.
+	f.Close()
+	werr := <-wrote
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return err
+	case werr != nil:
+		return fmt.Errorf("write the image to the daemon: %w", werr)
+	}
+	return nil
 }

@@ -18,7 +18,9 @@ import (
 // what a server sends, and the user's credentials and proxies stay in the
 // user's process (README, "Pulling and pushing images").
 
-// cmdImport publishes the client's verified download as a new image.
+// cmdImport publishes the client's verified download as a new image: a
+// regular file with its SHA-256, or (SHA256 "oci-layout") an OCI layout
+// archive streamed through a pipe, verified blob by blob.
 func (d *Daemon) cmdImport(c *call) (any, error) {
 	image, sum, source, digest := c.args[0], c.args[1], c.args[2], c.args[3]
 	f, err := passedFile(c, "import", "the downloaded file")
@@ -26,12 +28,33 @@ func (d *Daemon) cmdImport(c *call) (any, error) {
 		return nil, err
 	}
 	defer f.Close()
-	unchanged, err := d.store.Import(c.ctx, image, f, sum, store.Origin{Source: source, Digest: digest}, c.progress)
+	origin := store.Origin{Source: source, Digest: digest}
+	if sum != store.LayoutStream {
+		unchanged, err := d.store.Import(c.ctx, image, f, sum, origin, c.progress)
+		return proto.ImportResult{Unchanged: unchanged}, err
+	}
+	// A stream from the client's pipe: a client that goes away ends the
+	// read at once, and one that stops writing is timed out.
+	stop := context.AfterFunc(c.ctx, func() { f.SetReadDeadline(time.Now()) })
+	defer stop()
+	unchanged, err := d.store.ImportLayout(c.ctx, image, &deadlineReader{f: f, stall: exportStall}, origin, c.progress)
 	return proto.ImportResult{Unchanged: unchanged}, err
 }
 
+// deadlineReader reads a pipe, failing a read that waits longer than
+// stall.
+type deadlineReader struct {
+	f     *os.File
+	stall time.Duration
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	r.f.SetReadDeadline(time.Now().Add(r.stall))
+	return r.f.Read(p)
+}
+
 // exportStall bounds how long export waits for a client that does not
-// read its pipe.
+// read its pipe, and import for one that does not write it.
 const exportStall = time.Minute
 
 // cmdExport writes an image into the pipe the client passed.

@@ -206,29 +206,22 @@ func (im *ociImage) fetch(ctx context.Context, o *Options, counted func(int64)) 
 	if err := ctx.Err(); err != nil {
 		return Download{}, err
 	}
-	out, sum, err := im.writeLayout(o, paths)
-	return Download{File: out, SHA256: sum, Cached: append(paths, out)}, err
+	return Download{WriteLayout: func(w io.Writer) error { return im.writeLayout(w, paths) }, Cached: paths}, nil
 }
 
 // writeLayout writes the OCI image layout archive (oci-layout,
-// index.json, blobs/sha256/...) of the image into the cache, the layers
-// from the verified files at paths, and returns it with its SHA-256.
-func (im *ociImage) writeLayout(o *Options, paths []string) (string, string, error) {
-	f, err := os.CreateTemp(o.Cache, "layout-*.oci.tar")
-	if err != nil {
-		return "", "", fmt.Errorf("download cache: %w", err)
+// index.json, blobs/sha256/...) of the image into w, the layers from the
+// verified files at paths.
+func (im *ociImage) writeLayout(w io.Writer, paths []string) error {
+	if im.parsed.MediaType == "" {
+		return fmt.Errorf("%s: the manifest names no media type", im.ref)
 	}
-	defer f.Close()
-	h := sha256.New()
-	tw := tar.NewWriter(io.MultiWriter(f, h))
+	tw := tar.NewWriter(w)
 	index, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
 		MediaType: im.parsed.MediaType, Digest: im.digest, Size: int64(len(im.manifest)),
 		Platform:    &v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Annotations: map[string]string{"org.opencontainers.image.ref.name": im.ref.Identifier()},
 	}}})
-	if im.parsed.MediaType == "" {
-		return "", "", fmt.Errorf("%s: the manifest names no media type", im.ref)
-	}
 	members := []struct {
 		name string
 		data []byte
@@ -240,7 +233,7 @@ func (im *ociImage) writeLayout(o *Options, paths []string) (string, string, err
 	}
 	for _, m := range members {
 		if err := writeMember(tw, m.name, int64(len(m.data)), strings.NewReader(string(m.data))); err != nil {
-			return "", "", err
+			return err
 		}
 	}
 	done := map[string]bool{}
@@ -251,18 +244,15 @@ func (im *ociImage) writeLayout(o *Options, paths []string) (string, string, err
 		done[l.Digest.Hex] = true
 		lf, err := os.Open(paths[i])
 		if err != nil {
-			return "", "", err
+			return err
 		}
 		err = writeMember(tw, "blobs/sha256/"+l.Digest.Hex, l.Size, lf)
 		lf.Close()
 		if err != nil {
-			return "", "", err
+			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return "", "", err
-	}
-	return f.Name(), hex.EncodeToString(h.Sum(nil)), f.Close()
+	return tw.Close()
 }
 
 func writeMember(tw *tar.Writer, name string, size int64, r io.Reader) error {

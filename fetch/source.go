@@ -24,11 +24,16 @@ type Plan struct {
 	fetch  func(ctx context.Context, o *Options, counted func(int64)) (Download, error)
 }
 
-// Download is a Plan fetched into the cache.
+// Download is a Plan fetched into the cache: a verified file to publish,
+// or (an OCI image) verified layers to stream as a layout archive.
 type Download struct {
-	File   string   // the verified file to publish
-	SHA256 string   // its SHA-256, hex
-	Cached []string // every file of the cache it used, to Forget once the image is published
+	File   string // the verified file to publish, or ""
+	SHA256 string // its SHA-256, hex
+	// WriteLayout writes the OCI image layout archive of a pulled OCI
+	// image (File ""): streamed to the daemon, it needs no second copy of
+	// the layers in the cache.
+	WriteLayout func(w io.Writer) error
+	Cached      []string // every file of the cache it used, to Forget once the image is published
 }
 
 // Fetch downloads the plan into the cache. An interrupted Fetch leaves

@@ -1,13 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"initns/internal/archivetest"
 )
 
 // TestImport publishes a verified file with its origin, refuses a wrong
@@ -106,3 +110,56 @@ func TestRemotes(t *testing.T) {
 type writerFunc func([]byte)
 
 func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
+
+// TestImportLayout: a streamed layout archive is published only when
+// every blob is its digest, every member belongs to a layout, and the
+// index names the manifest it was pulled for.
+func TestImportLayout(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := func(data string) (string, archivetest.Entry) {
+		sum := sha256.Sum256([]byte(data))
+		h := hex.EncodeToString(sum[:])
+		return h, archivetest.File("blobs/sha256/"+h, data)
+	}
+	manifest, manifestEntry := blob(`{"schemaVersion":2}`)
+	_, layer := blob("layer bytes")
+	index := archivetest.File("index.json", `{"schemaVersion":2,"manifests":[{"digest":"sha256:`+manifest+`"}]}`)
+	layout := archivetest.File("oci-layout", `{"imageLayoutVersion":"1.0.0"}`)
+	o := Origin{Source: "docker://r/x:1", Digest: "sha256:" + manifest}
+	bad := layer
+	bad.Data = "not the layer"
+	for name, entries := range map[string][]archivetest.Entry{
+		"a blob that is not its digest": {layout, index, manifestEntry, bad},
+		"a member of no layout":         {layout, index, manifestEntry, archivetest.File("etc/passwd", "x")},
+		"a symlink":                     {layout, index, manifestEntry, archivetest.Symlink("blobs/sha256/"+strings.Repeat("a", 64), "/etc/shadow")},
+		"a member twice":                {layout, index, manifestEntry, layer, layer},
+		"no manifest":                   {layout, index, layer},
+		"another manifest":              {layout, archivetest.File("index.json", `{"manifests":[{"digest":"sha256:`+strings.Repeat("b", 64)+`"}]}`), manifestEntry},
+		"no oci-layout":                 {index, manifestEntry},
+	} {
+		_, err := s.ImportLayout(context.Background(), "x.oci.tar", bytes.NewReader(archivetest.Tar(t, entries...)), o, nil)
+		if !errors.Is(err, ErrBadImage) {
+			t.Errorf("%s: %v, want ErrBadImage", name, err)
+		}
+	}
+	good := archivetest.Tar(t, layout, index, manifestEntry, layer)
+	trailing := append(append([]byte{}, good...), make([]byte, 2<<20)...)
+	if _, err := s.ImportLayout(context.Background(), "x.oci.tar", bytes.NewReader(trailing), o, nil); !errors.Is(err, ErrBadImage) {
+		t.Errorf("2 MiB past the end: %v", err)
+	}
+	if imgs, _ := s.Images(); len(imgs) != 0 {
+		t.Fatalf("refused layouts left %v", imgs)
+	}
+	if unchanged, err := s.ImportLayout(context.Background(), "x.oci.tar", bytes.NewReader(good), o, nil); err != nil || unchanged {
+		t.Fatalf("a good layout: %v", err)
+	}
+	if got, _ := os.ReadFile(s.ImagePath("x.oci.tar")); !bytes.Equal(got, good) {
+		t.Fatal("the image is not the stream as it came")
+	}
+	if unchanged, err := s.ImportLayout(context.Background(), "x.oci.tar", bytes.NewReader(good), o, nil); err != nil || !unchanged {
+		t.Fatalf("the same again: unchanged %v, %v", unchanged, err)
+	}
+}
