@@ -29,6 +29,9 @@ type BootConfig struct {
 	// Shell is the terminal of initns.shell=, which the menu stays off:
 	// the shell there reads the same keys.
 	Shell string
+	// Run is the instance of initns.run=, booted at start instead of the
+	// stored default.
+	Run string
 }
 
 // The defaults of fallback (README, "Boot menu, fallback, history").
@@ -62,7 +65,7 @@ func (b *BootConfig) check() error {
 // never stops on a usage error.
 func (c *Config) applyBoot(s pid1.Settings, log *slog.Logger) {
 	b := &c.Boot
-	b.Shell = s.Shell
+	b.Shell, b.Run = s.Shell, s.Get("run")
 	if v := s.Get("menu"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= store.MaxMenuSeconds {
 			b.Menu = n

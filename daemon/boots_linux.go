@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"time"
 
+	"initns/proto"
 	"initns/store"
 )
 
@@ -135,12 +137,12 @@ func (d *Daemon) failure(name string) string { return tallyOf(d.events(name)).fa
 // bootAtStart is the machine's start: the menu if asked (or if there is
 // nothing to boot), else the instance of initns.run= or the stored
 // default, or its fallback if that one is marked failed.
-func (d *Daemon) bootAtStart(fromCmdline string) {
+func (d *Daemon) bootAtStart() {
 	bs, err := d.store.BootSettings()
 	if err != nil {
 		d.log.Error("boot settings", "err", err)
 	}
-	name := fromCmdline
+	name := d.cfg.Boot.Run
 	if name == "" {
 		name = bs.Default
 	}
@@ -159,4 +161,17 @@ func (d *Daemon) bootAtStart(fromCmdline string) {
 	if err := d.run(p.boot, p.why); err != nil {
 		d.log.Error("boot at start", "instance", p.boot, "why", p.why, "err", err)
 	}
+}
+
+// cmdDebugStart does again, in the background, what the daemon does at
+// machine start (test-only: initns.debug=1).
+func (d *Daemon) cmdDebugStart(c *call) (any, error) {
+	d.mu.Lock()
+	menu := d.endMenu != nil
+	d.mu.Unlock()
+	if d.current() != nil || menu {
+		return nil, fmt.Errorf("an instance or the boot menu has the console: %w: stop it first", proto.ErrUsage)
+	}
+	spawn(d.log, "boot at start, again", d.bootAtStart)
+	return nil, nil
 }

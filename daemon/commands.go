@@ -66,6 +66,7 @@ var handlers = map[string]func(d *Daemon, c *call) (any, error){
 	"help":        (*Daemon).cmdHelp,
 	"version":     (*Daemon).cmdVersion,
 	"debug-panic": func(*Daemon, *call) (any, error) { panic("debug-panic requested") },
+	"debug-start": (*Daemon).cmdDebugStart,
 	"debug-stats": func(*Daemon, *call) (any, error) {
 		return []string{"goroutines " + strconv.Itoa(runtime.NumGoroutine())}, nil
 	},

@@ -70,7 +70,7 @@ func Main(args []string) int {
 	spawn(log, "accept", func() { d.serve(l) })
 	spawn(log, "disk use", d.measureAll)
 	if cfg.Boot.Start {
-		spawn(log, "boot at start", func() { d.bootAtStart(boot.Get("run")) })
+		spawn(log, "boot at start", func() { d.bootAtStart() })
 	}
 	ctx, stopShell := context.WithCancel(context.Background())
 	if cfg.Hotkey {

@@ -132,6 +132,10 @@ var Verbs = []Verb{
 	{Name: "debug-panic", Debug: true, Help: "panic in the handler"},
 	// debug-stats lets the load tests count goroutines for leaks.
 	{Name: "debug-stats", Debug: true, Help: "the daemon's goroutine count"},
+	// debug-start lets the VM tests see the machine's start again (the
+	// boot menu, fallback) without a reboot, which would lose the state
+	// root of an initramfs.
+	{Name: "debug-start", Debug: true, Help: "do again what the daemon does at machine start"},
 }
 
 // ClientVerbs are the client's own commands, which are no verb of the

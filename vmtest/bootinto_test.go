@@ -36,6 +36,17 @@ func TestBootIntoInstance(t *testing.T) {
 // holding instance name, made from the busybox test image.
 func withStateRoot(t *testing.T, a *Artifacts, name string) string {
 	t.Helper()
+	return stateRoot(t, a, func(client func(args ...string), root string) {
+		client("new", name, "busybox.tar.gz")
+	})
+}
+
+// stateRoot returns a copy of the initramfs with /var/lib/initns made by
+// setup, which drives the real client (client fails the test) against a
+// real daemon on that state root, on the host; images/busybox.tar.gz is
+// the busybox test image.
+func stateRoot(t *testing.T, a *Artifacts, setup func(client func(args ...string), root string)) string {
+	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "tree", "var/lib/initns")
 	if err := os.MkdirAll(filepath.Join(root, "images"), 0o755); err != nil {
@@ -68,10 +79,12 @@ func withStateRoot(t *testing.T, a *Artifacts, name string) string {
 			t.Fatal("the host daemon never listened")
 		}
 	}
-	client := &exec.Cmd{Path: a.Binary, Args: []string{"initns", "--socket", sock, "new", name, "busybox.tar.gz"}}
-	if out, err := client.CombinedOutput(); err != nil {
-		t.Fatalf("initns new on the host: %v %s", err, out)
-	}
+	setup(func(args ...string) {
+		client := &exec.Cmd{Path: a.Binary, Args: append([]string{"initns", "--socket", sock}, args...)}
+		if out, err := client.CombinedOutput(); err != nil {
+			t.Fatalf("initns %v on the host: %v %s", args, err, out)
+		}
+	}, root)
 	out := filepath.Join(dir, "initramfs")
 	if o, err := exec.Command("cp", a.Initramfs, out).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, o)

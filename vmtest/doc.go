@@ -29,6 +29,17 @@
 //	               poweroff
 //	TestConsole    Ctrl+Alt+J, VT63 and the host shell (SPEC §7)
 //	TestBootIntoInstance  initns.run= boots an instance with nothing typed
+//	TestBootMenu   the boot menu on VT1 (initns.console=tty1), driven by
+//	               sendkey: the countdown shows, s opens the host shell
+//	               there and the menu comes back, Down and Enter boot
+//	               another instance; then a 3 s countdown boots the default
+//	               and VT1 is given back cooked
+//	TestBootFallback  a default whose init exits at once: initns.menu=0
+//	               shows no menu, three tries, a failed mark, the fallback
+//	               boots, the history names each try; with no fallback the
+//	               menu on the serial console ttyS1 (a second serial port)
+//	               names the failure, counts down to nothing, and typed
+//	               arrows and Enter boot another
 //	TestBombs      issue 12's xz bomb and PAX bomb fed to PID 1 in a
 //	               512 MiB guest: refused or extracted, PID 1's peak
 //	               resident memory small, the guest up, ls answering

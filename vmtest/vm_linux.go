@@ -32,6 +32,9 @@ type Options struct {
 	Drives []string
 	// Tee, if not nil, gets the console output as it arrives.
 	Tee io.Writer
+	// Serial2, if set, is a path where QEMU listens (a unix socket) for
+	// the guest's second serial port, ttyS1.
+	Serial2 string
 }
 
 // VM is a running QEMU guest, driven over its serial console and monitor.
@@ -96,6 +99,9 @@ func Boot(t TB, o Options) *VM {
 		"-serial", "stdio", "-monitor", "unix:" + mon + ",server=on,wait=off",
 		"-kernel", o.Kernel, "-initrd", o.Initramfs,
 		"-append", strings.TrimSpace(BaseCmdline + " " + o.Cmdline)}
+	if o.Serial2 != "" {
+		args = append(args, "-serial", "unix:"+o.Serial2+",server=on,wait=off")
+	}
 	for _, f := range o.Drives {
 		args = append(args, "-drive", "file="+f+",format=raw,if=virtio")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,9 +15,10 @@ import (
 // exactly the mode it found, shows the cursor and clears the screen, so
 // an instance's init gets the console as the kernel left it.
 type Terminal struct {
-	f     *os.File
 	path  string
 	saved *unix.Termios
+	mu    sync.Mutex // guards f: Run's cancel sets its deadline from another goroutine
+	f     *os.File
 }
 
 // Open opens the terminal at path for the menu: it must be a tty (an
@@ -92,7 +94,11 @@ const escWait = 50 * time.Millisecond
 // with the terminal in its saved mode, then shows the menu again. A read
 // error such as EIO (the console hung up) ends Run with that error.
 func Run(ctx context.Context, t *Terminal, m *Menu, shell func(ctx context.Context) error) (Action, error) {
-	stop := context.AfterFunc(ctx, func() { t.f.SetReadDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() {
+		t.mu.Lock()
+		t.f.SetReadDeadline(time.Unix(1, 0))
+		t.mu.Unlock()
+	})
 	defer stop()
 	var dec Decoder
 	buf := make([]byte, 256)
@@ -157,8 +163,25 @@ func (t *Terminal) runShell(ctx context.Context, shell func(ctx context.Context)
 		return err
 	}
 	err := shell(ctx)
-	if rerr := t.raw(); rerr != nil && err == nil {
+	if rerr := t.reopen(); rerr != nil && err == nil {
 		err = rerr
 	}
 	return err
+}
+
+// reopen opens the terminal afresh, in the menu's mode. The shell's end
+// hangs the terminal up for every opener: when a session leader exits,
+// the kernel hangs up its controlling terminal (disassociate_ctty, on a
+// VT or serial line), and the menu's descriptor then reads EOF and writes
+// EIO.
+func (t *Terminal) reopen() error {
+	fd, err := unix.Open(t.path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the console %s again: %w", t.path, err)
+	}
+	t.mu.Lock()
+	t.f.Close()
+	t.f = os.NewFile(uintptr(fd), t.path)
+	t.mu.Unlock()
+	return t.raw()
 }

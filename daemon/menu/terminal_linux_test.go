@@ -111,14 +111,21 @@ func TestTerminalCancelAndHangup(t *testing.T) {
 }
 
 // TestTerminalShell: the shell key hands the terminal over in its own
-// mode and shows the menu again afterwards.
+// mode and shows the menu again afterwards, although the shell's end hung
+// the terminal up (as the kernel does on a VT or serial line when the
+// shell, a session leader, exits: here TIOCVHANGUP does it on the pty).
 func TestTerminalShell(t *testing.T) {
 	p := ptytest.NewScreen(t)
 	before := p.Termios(t)
 	var during unix.Termios
 	shell := func(ctx context.Context) error {
 		during = p.Termios(t)
-		return nil
+		fd, err := unix.Open(p.Slave, unix.O_RDWR|unix.O_NOCTTY, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.IoctlSetInt(fd, unix.TIOCVHANGUP, 0)
 	}
 	term, done := runOn(t, context.Background(), p.Slave, New(entries(), "alpha", 0, ""), shell)
 	defer term.Close()
