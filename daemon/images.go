@@ -34,42 +34,18 @@ func (d *Daemon) cmdImport(c *call) (any, error) {
 		return proto.ImportResult{Unchanged: unchanged}, err
 	}
 	// A stream from the client's pipe: a client that goes away ends the
-	// read at once, and one that stops writing is timed out.
-	stop := context.AfterFunc(c.ctx, func() { f.SetReadDeadline(time.Now()) })
-	defer stop()
-	unchanged, err := d.store.ImportLayout(c.ctx, image, &deadlineReader{f: f, stall: exportStall}, origin, c.progress)
+	// read at once, and one that stops writing is given up.
+	unchanged, err := d.store.ImportLayout(c.ctx, image, newStallPipe(c, f), origin, c.progress)
 	return proto.ImportResult{Unchanged: unchanged}, err
 }
 
-// deadlineReader reads a pipe, failing a read that waits longer than
-// stall.
-type deadlineReader struct {
-	f     *os.File
-	stall time.Duration
-}
-
-func (r *deadlineReader) Read(p []byte) (int, error) {
-	r.f.SetReadDeadline(time.Now().Add(r.stall))
-	return r.f.Read(p)
-}
-
-// exportStall bounds how long export waits for a client that does not
-// read its pipe, and import for one that does not write it.
-const exportStall = time.Minute
-
-// cmdExport writes an image into the pipe the client passed.
 func (d *Daemon) cmdExport(c *call) (any, error) {
 	f, err := passedFile(c, "export", "a pipe to write the image into")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	// The pipe is non-blocking, so a write waits in Go's poller: a client
-	// that stops reading is timed out, and one that goes away cancels.
-	w := &deadlineWriter{f: f, stall: exportStall}
-	stop := context.AfterFunc(c.ctx, func() { f.SetWriteDeadline(time.Now()) })
-	defer stop()
-	n, sum, err := d.store.Export(c.ctx, c.args[0], w)
+	n, sum, err := d.store.Export(c.ctx, c.args[0], newStallPipe(c, f))
 	if err != nil {
 		return nil, err
 	}
@@ -93,16 +69,40 @@ func passedFile(c *call, verb, what string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), what), nil
 }
 
-// deadlineWriter writes into a pipe, failing a write that waits longer
-// than stall.
-type deadlineWriter struct {
-	f     *os.File
-	stall time.Duration
+// pipeStall bounds how long import waits for a client that does not
+// write its pipe, and export for one that does not read it.
+const pipeStall = time.Minute
+
+// stallPipe is a client's pipe, non-blocking so that its reads and
+// writes wait in Go's poller: each fails once it has waited longer than
+// stall, or at once when the request is cancelled (the client went away).
+type stallPipe struct {
+	ctx context.Context
+	f   *os.File
 }
 
-func (w *deadlineWriter) Write(p []byte) (int, error) {
-	w.f.SetWriteDeadline(time.Now().Add(w.stall))
-	return w.f.Write(p)
+func newStallPipe(c *call, f *os.File) *stallPipe {
+	context.AfterFunc(c.ctx, func() { f.SetDeadline(time.Now()) })
+	return &stallPipe{ctx: c.ctx, f: f}
+}
+
+// arm sets the deadline of the next read or write. A cancellation that
+// came before it wins: the AfterFunc's deadline may have been set first.
+func (p *stallPipe) arm() {
+	p.f.SetDeadline(time.Now().Add(pipeStall))
+	if p.ctx.Err() != nil {
+		p.f.SetDeadline(time.Now())
+	}
+}
+
+func (p *stallPipe) Read(b []byte) (int, error) {
+	p.arm()
+	return p.f.Read(b)
+}
+
+func (p *stallPipe) Write(b []byte) (int, error) {
+	p.arm()
+	return p.f.Write(b)
 }
 
 func (d *Daemon) cmdRemote(c *call) (any, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"initns/internal/archivetest"
+	"initns/proto"
 )
 
 // TestPullHostile: servers that lie, loop, stall or point outside their
@@ -233,4 +237,48 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// TestImportClientGone: a client that hangs up while the daemon waits on
+// its pipe for the rest of a layout cancels the import at once, leaving
+// nothing; one that passes no descriptor is told to use the client.
+func TestImportClientGone(t *testing.T) {
+	t.Parallel()
+	e := startDaemon(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c, err := net.Dial("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := `{"cmd":"import","args":["x.oci.tar","oci-layout","docker://r/x:1","sha256:` + strings.Repeat("a", 64) + `"]}` + "\n"
+	if _, _, err := c.(*net.UnixConn).WriteMsgUnix([]byte(req), syscall.UnixRights(int(r.Fd())), nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Write(archivetest.Tar(t, archivetest.File("oci-layout", "{}"))[:1024]) // a start, then nothing
+	scratch := filepath.Join(e.root, "scratch")
+	e.waitFor("the import to start writing", func() bool { ents, _ := os.ReadDir(scratch); return len(ents) > 0 })
+	start := time.Now()
+	c.Close()
+	e.waitFor("the log to say the import was cancelled", func() bool {
+		log, _ := os.ReadFile(filepath.Join(e.root, "log"))
+		return strings.Contains(string(log), "command=import") && strings.Contains(string(log), "cancelled=")
+	})
+	t.Logf("cancelled %v after the hangup", time.Since(start).Round(time.Millisecond))
+	e.waitFor("scratch to be empty", func() bool { ents, _ := os.ReadDir(scratch); return len(ents) == 0 })
+	noImages(t, e)
+	c2, err := net.Dial("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte(`{"cmd":"import","args":["x.tar","` + strings.Repeat("a", 64) + `","s","d"]}` + "\n"))
+	var rep proto.Reply
+	if err := json.NewDecoder(c2).Decode(&rep); err != nil || rep.Code != proto.CodeUsage || !strings.Contains(rep.Error, "use the initns client") {
+		t.Fatalf("import without a descriptor: %+v, %v", rep, err)
+	}
 }
