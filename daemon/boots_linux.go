@@ -14,9 +14,9 @@ import (
 // fallback boots, or the menu shows naming the failure. A boot the daemon
 // made on its own is tried again until then; nothing loops.
 
-// record adds e to the history durably (an end, a mark: the daemon may
-// exit right after); a failed write is logged (newDaemon sets OnError):
-// the history informs, it never stops anything.
+// record adds e to the history durably (a mark, a good boot, a removal);
+// a failed write is logged (newDaemon sets OnError): the history informs,
+// it never stops anything.
 func (d *Daemon) record(e store.Event) {
 	if d.hist != nil {
 		d.hist.Append(e)
@@ -24,9 +24,9 @@ func (d *Daemon) record(e store.Event) {
 }
 
 // recordBoot records b's boot without waiting for the disk (run answers
-// meanwhile; the end's durable write carries it at the latest), and a good
-// boot once it has run for the window: from then on it has cleared its
-// count, even if the machine loses power before it ends.
+// meanwhile), and a good boot, durably, once it has run for the window:
+// from then on it has cleared its count, even if the machine loses power
+// before it ends.
 func (d *Daemon) recordBoot(b *boot) {
 	if d.hist != nil {
 		d.hist.Record(store.Event{Time: b.started, Instance: b.name, Kind: store.EventBoot, Why: b.why})
@@ -56,7 +56,11 @@ func (d *Daemon) recordEnd(b *boot, ended string) bool {
 		ran = time.Since(b.started)
 	}
 	quick := isQuick(stopping, b.started, ran, d.cfg.Boot.FailWithin)
-	d.record(store.Event{Instance: b.name, Kind: store.EventEnd, How: howEnded(stopping, ended), Ran: ran, Quick: quick})
+	// Behind the end, as the boot: a stop waits for the end, not for the
+	// disk. The daemon flushes the history before it exits.
+	if d.hist != nil {
+		d.hist.Record(store.Event{Instance: b.name, Kind: store.EventEnd, How: howEnded(stopping, ended), Ran: ran, Quick: quick})
+	}
 	return quick
 }
 
@@ -174,4 +178,11 @@ func (d *Daemon) cmdDebugStart(c *call) (any, error) {
 	}
 	spawn(d.log, "boot at start, again", d.bootAtStart)
 	return nil, nil
+}
+
+// flushHistory waits for the history's writes, before the daemon exits.
+func (d *Daemon) flushHistory() {
+	if d.hist != nil {
+		d.hist.Flush()
+	}
 }

@@ -80,6 +80,7 @@ func Main(args []string) int {
 		spawn(log, "serial shell", func() { pid1.KeepShell(ctx, boot.Shell, log) })
 	}
 	how := d.wait(sig)
+	d.flushHistory()
 	stopShell()
 	l.Close()
 	os.Remove(cfg.Socket)

@@ -134,6 +134,12 @@ func (h *History) Record(e Event) {
 // (and every one recorded before it) is on disk.
 func (h *History) Append(e Event) error {
 	h.Record(e)
+	return h.Flush()
+}
+
+// Flush waits until every event recorded so far is on disk, and returns
+// the last write's error.
+func (h *History) Flush() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for gen := h.gen; h.out < gen; {
