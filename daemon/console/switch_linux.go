@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -21,14 +22,15 @@ type Screen struct {
 }
 
 // Leave records the console of instance name, which has it and still
-// runs, and switches the console away from its VT toward to, the arriving
-// instance's Screen (nil: HomeVT, for an instance booted). A display
-// server holding that VT (VT_PROCESS) is asked to release it now, while
-// it can answer; one that does not answer within ReleaseTimeout is
-// logged and its VT taken, so the freeze goes ahead anyway. When the
-// arriving instance uses the same VT and nobody holds it, nothing is
-// switched. With the host shell open, nothing is switched either: the
-// shell's opening did that before freezing, and its VT is in front.
+// runs. A display server holding its VT (VT_PROCESS) is asked to release
+// it now, while it can answer, by a switch toward to, the arriving
+// instance's Screen (through ParkVT when that is the same VT); one that
+// does not answer within ReleaseTimeout is logged and its VT taken, so
+// the freeze goes ahead anyway. A VT nobody holds is left as it is: the
+// switch happens at Arrive, after the arriving instance's screen is put
+// back out of sight. For a boot (to nil) the console goes to HomeVT now.
+// With the host shell open, nothing is switched: the shell's opening did
+// that before freezing, and its VT is in front.
 func (m *Manager) Leave(name string, to *Screen) *Screen {
 	tty0, err := vt.Open("/dev/tty0")
 	if err != nil {
@@ -47,6 +49,9 @@ func (m *Manager) Leave(name string, to *Screen) *Screen {
 	s := m.record(active)
 	dest := m.cfg.HomeVT
 	if to != nil {
+		if !s.Held {
+			return s
+		}
 		dest = to.VT
 	}
 	if dest == active {
@@ -57,11 +62,7 @@ func (m *Manager) Leave(name string, to *Screen) *Screen {
 		// parking VT, and back at Arrive.
 		dest = m.cfg.ParkVT
 	}
-	if s.Graphics && !s.Held {
-		// The kernel does not leave a graphics VT in VT_AUTO mode; the
-		// mode is put back at Arrive.
-		m.setMode(active, false)
-	}
+	m.leavable(active, s)
 	start := time.Now()
 	err = tty0.Activate(dest, m.cfg.ReleaseTimeout)
 	if errors.Is(err, vt.ErrSwitchTimeout) {
@@ -94,19 +95,37 @@ func (m *Manager) Arrive(name string, s *Screen) {
 	if err := term.SetKeyboardMode(s.Keyboard); err != nil {
 		m.log.Warn("console: keyboard mode", "instance", name, "err", err)
 	}
+	// Put back out of sight where it can be: drawing a VT in front costs
+	// a repaint of the screen (long under emulation), and nothing when
+	// the screen is what it was.
 	if !s.Graphics && s.Cells != nil {
-		if err := vt.SetCells(s.VT, s.Cells); err != nil {
-			m.log.Warn("console: screen", "instance", name, "err", err)
+		if now, err := vt.Cells(s.VT); err != nil || !bytes.Equal(now, s.Cells) {
+			if err := vt.SetCells(s.VT, s.Cells); err != nil {
+				m.log.Warn("console: screen", "instance", name, "err", err)
+			}
 		}
 	}
 	m.setMode(s.VT, s.Graphics)
 	if m.homeAfterShell(s.VT) {
 		return
 	}
+	if active, err := term.Active(); err == nil && active != s.VT {
+		m.leavable(active, m.record(active))
+	}
 	if err := term.Activate(s.VT, m.cfg.SwitchTimeout); err != nil {
 		m.log.Error("console: bring the instance's VT to front", "instance", name, "vt", s.VT, "err", err)
 	}
 	m.log.Info("console: arrived", "instance", name, "vt", s.VT)
+}
+
+// leavable makes the kernel switch away from VT n, recorded as s: it
+// ignores a switch away from a graphics VT in VT_AUTO mode
+// (drivers/tty/vt/vt_ioctl.c, change_console), so that VT is put in text
+// mode first; its owner's mode is put back when it arrives again.
+func (m *Manager) leavable(n int, s *Screen) {
+	if s.Graphics && !s.Held {
+		m.setMode(n, false)
+	}
 }
 
 // record reads VT n's modes and, in text mode, what it shows.

@@ -98,7 +98,9 @@ func TestSwitchMovesTheConsole(t *testing.T) {
 	if sB == nil || sB.VT != vtB || sB.Graphics || !bytes.Contains(sB.Cells, []byte("i\x07n\x07s")) {
 		t.Fatalf("b's screen recorded as VT %d graphics %v, cells without its text", sB.VT, sB.Graphics)
 	}
-	expectLine(t, events, "acquire")
+	if got := activeVT(); got != vtB {
+		t.Fatalf("leaving b, whose VT nobody holds, switched to VT %d already", got)
+	}
 	// Meanwhile another system used VT b: other text, another keyboard.
 	os.WriteFile(vt.Path(vtB), []byte("\033c\033[5;5Hsomething else"), 0)
 	termB, err := vt.OpenVT(vtB)
@@ -109,6 +111,7 @@ func TestSwitchMovesTheConsole(t *testing.T) {
 	termB.SetKeyboardMode(vt.KeyboardXlate)
 
 	m.Arrive("a", sA)
+	expectLine(t, events, "acquire")
 	if got := activeVT(); got != vtA {
 		t.Fatalf("after a arrived, VT %d is in front, want %d", got, vtA)
 	}
@@ -181,4 +184,34 @@ func TestSwitchWithTheShellOpen(t *testing.T) {
 	}
 	m.EndShell()
 	assertEnded(t, m, pid, vtB)
+}
+
+// TestArriveFromGraphicsVT: the kernel ignores a switch away from a VT
+// in graphics mode that nobody holds (a framebuffer program of the
+// departing system); Arrive puts it in text mode so the switch happens.
+func TestArriveFromGraphicsVT(t *testing.T) {
+	switchVTs(t)
+	m, _ := newManager(t, &fakeHost{}, Config{SwitchTimeout: 2 * time.Second})
+	termB, err := vt.OpenVT(vtB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer termB.Close()
+	if err := termB.Activate(vtB, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	termB.SetGraphics()
+	defer termB.SetText() // before the cleanups switch back home
+	sB := m.Leave("b", &Screen{VT: vtA})
+	if sB == nil || !sB.Graphics {
+		t.Fatalf("b's screen recorded as %+v, want graphics", sB)
+	}
+	m.Arrive("a", &Screen{VT: vtA, Keyboard: vt.KeyboardUnicode})
+	if got := activeVT(); got != vtA {
+		t.Fatalf("VT %d in front after a arrived from a graphics VT, want %d", got, vtA)
+	}
+	m.Arrive("b", sB)
+	if _, g := vtModes(t, vtB); !g || activeVT() != vtB {
+		t.Fatalf("b came back on VT %d, graphics %v; want its VT in graphics mode", activeVT(), g)
+	}
 }
