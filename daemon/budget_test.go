@@ -361,7 +361,7 @@ func (e *env) requestLog(cmd, name string) string {
 	data, _ := os.ReadFile(filepath.Join(e.root, "log"))
 	found := ""
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(l, "msg=request ") && strings.Contains(l, "command="+cmd+" ") && strings.Contains(l, "args=\"["+name+" ") {
+		if strings.Contains(l, "msg=request ") && strings.Contains(l, "command="+cmd+" ") && (strings.Contains(l, "args=\"["+name+" ") || strings.Contains(l, "args=["+name+"] ")) {
 			found = l
 		}
 	}

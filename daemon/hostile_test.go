@@ -251,8 +251,9 @@ func TestHostileImagesUnderCap(t *testing.T) {
 func (e *env) with(t *testing.T) *env { c := *e; c.t = t; return &c }
 
 // TestHangupCancelsCommitSeedClone: a client killed while its commit or
-// seed writes a 96 MiB image, or its clone copies a 96 MiB instance,
-// cancels it; no image, instance or temporary file is left, and the
+// seed writes a 96 MiB image, its clone copies a 96 MiB instance or its
+// reset extracts the image again cancels it; no image, instance or
+// temporary file is left, the instance reset is kept as it was, and the
 // daemon under capAS keeps serving. (TestHangupCancels does the same for
 // new.)
 func TestHangupCancelsCommitSeedClone(t *testing.T) {
@@ -265,6 +266,7 @@ func TestHangupCancelsCommitSeedClone(t *testing.T) {
 		{"commit", "big", "committed.tar.gz"},
 		{"seed", e.rootfs("big"), "seeded.tar.gz"},
 		{"clone", "big", "copy"},
+		{"reset", "big"},
 	} {
 		cmd := exec.Command(filepath.Join(e.bin, "initns"), append([]string{"--socket", e.sock}, args...)...)
 		if err := cmd.Start(); err != nil {
@@ -283,5 +285,8 @@ func TestHangupCancelsCommitSeedClone(t *testing.T) {
 	}
 	if ls := e.ok("ls", "instance"); ls != "big\n" {
 		t.Errorf("ls instance = %q, want big", ls)
+	}
+	if _, err := os.Stat(filepath.Join(e.rootfs("big"), "d0", "f0")); err != nil {
+		t.Errorf("big after the cancelled reset: %v", err)
 	}
 }
