@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -127,7 +128,10 @@ func sparseTar(t *testing.T, n int, size int64) []byte {
 
 // TestSparseAndLayerBudget: the 10 KB tar of issue 12 (six sparse files
 // of 64 GiB each, 21 s of CPU) and a docker save manifest listing one
-// layer 2,000 times are refused at once, naming the limit; a layer listed
+// layer 2,000 times are refused at once, naming the limit and, for sparse
+// files, the entry where the budget ran out, before any later file's holes
+// are walked (the time each took is logged, not asserted: these machines are
+// shared); a layer listed
 // twice, as docker save writes an image with two identical layers, is
 // applied at each place.
 func TestSparseAndLayerBudget(t *testing.T) {
@@ -139,14 +143,15 @@ func TestSparseAndLayerBudget(t *testing.T) {
 		name, image string
 		data        []byte
 		want        string
-		took        time.Duration
+		at          string // the entry named, "" for the manifest
 	}{
-		{"six-64GiB-sparse", "sparse.tar", sparseTar(t, 6, 64<<30), sparseLimit, 100 * time.Millisecond},
-		{"one-300GiB-sparse", "sparse1.tar", sparseTar(t, 1, 300<<30), sparseLimit, 100 * time.Millisecond},
+		{"six-64GiB-sparse", "sparse.tar", sparseTar(t, 6, 64<<30), sparseLimit, "sparse0"},
+		{"one-300GiB-sparse", "sparse1.tar", sparseTar(t, 1, 300<<30), sparseLimit, "sparse0"},
 		// Each file under the limit: the total refuses the second, after
 		// the holes of the first were skipped.
-		{"six-7GiB-sparse", "sparse7.tar", sparseTar(t, 6, 7<<30), sparseLimit, time.Second},
-		{"layer-2000-times", "docker.tar", dockerSaveOf(t, [][]byte{gone}, many), "2000 layers, over the limit of 128", 100 * time.Millisecond},
+		{"six-7GiB-sparse", "sparse7.tar", sparseTar(t, 6, 7<<30), sparseLimit, "sparse1"},
+		// Refused from the manifest, before the first layer is read.
+		{"layer-2000-times", "docker.tar", dockerSaveOf(t, [][]byte{gone}, many), "2000 layers, over the limit of 128", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -156,10 +161,11 @@ func TestSparseAndLayerBudget(t *testing.T) {
 			took := time.Since(start)
 			t.Logf("%d KB image refused in %v: %v", len(c.data)>>10, took.Round(time.Millisecond), err)
 			if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("new: %v; want ErrBadImage naming %q", err, c.want)
+				t.Fatalf("new: %v; want ErrBadImage naming %q", err, c.want)
 			}
-			if took > c.took {
-				t.Errorf("refused after %v", took)
+			named := strings.HasPrefix(err.Error(), fmt.Sprintf("entry %q:", c.at))
+			if unnamed := !strings.HasPrefix(err.Error(), "entry "); c.at == "" && !unnamed || c.at != "" && !named {
+				t.Errorf("new: %v; want it refused at %s", err, cmp.Or(c.at, "the manifest"))
 			}
 			sb.untouched()
 		})
