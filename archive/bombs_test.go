@@ -59,9 +59,6 @@ func TestDecompressionBombs(t *testing.T) {
 			if alloc > 64<<20 {
 				t.Errorf("%d MiB allocated while refusing a %d-byte image", alloc>>20, len(c.data))
 			}
-			if took > 2*time.Second {
-				t.Errorf("refused after %v", took)
-			}
 			sb.untouched()
 		})
 	}
