@@ -63,10 +63,12 @@ func howEnded(stopping bool, ended string) string {
 }
 
 // isQuick tells an end that counts as a failed try: the init ended by
-// itself (no stop asked) within the window of its boot. An adopted boot,
-// whose start is unknown, never counts.
-func isQuick(stopping bool, started time.Time, ran, within time.Duration) bool {
-	return !stopping && !started.IsZero() && ran < within
+// itself (no stop asked) within the window of its boot. A poweroff or halt
+// from inside is the instance's own clean decision, never a failure (a
+// reboot is: a system that reboots at once loops). An adopted boot, whose
+// start is unknown, never counts.
+func isQuick(stopping bool, ended string, started time.Time, ran, within time.Duration) bool {
+	return !stopping && ended != "powered off" && !started.IsZero() && ran < within
 }
 
 // automatic tells a boot the daemon made on its own: at start, as a

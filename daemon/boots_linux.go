@@ -55,7 +55,7 @@ func (d *Daemon) recordEnd(b *boot, ended string) bool {
 	if !b.started.IsZero() {
 		ran = time.Since(b.started)
 	}
-	quick := isQuick(stopping, b.started, ran, d.cfg.Boot.FailWithin)
+	quick := isQuick(stopping, ended, b.started, ran, d.cfg.Boot.FailWithin)
 	// Behind the end, as the boot: a stop waits for the end, not for the
 	// disk. The daemon flushes the history before it exits.
 	if d.hist != nil {

@@ -70,17 +70,21 @@ func TestIsQuickAndHowEnded(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
 		stopping bool
+		ended    string
 		started  time.Time
 		ran      time.Duration
 		want     bool
 	}{
-		{false, now, time.Second, true},
-		{false, now, 30 * time.Second, false},
-		{true, now, time.Second, false},          // a stop asked for it
-		{false, time.Time{}, time.Second, false}, // adopted: its start is unknown
+		{false, "exited 1", now, time.Second, true},
+		{false, "exited 0", now, time.Second, true},
+		{false, "rebooted", now, time.Second, true},          // a reboot loop
+		{false, "powered off", now, time.Second, false},      // its own clean decision
+		{false, "exited 1", now, 30 * time.Second, false},    // lasted
+		{true, "killed by SIGKILL", now, time.Second, false}, // a stop asked for it
+		{false, "exited 1", time.Time{}, time.Second, false}, // adopted: its start is unknown
 	} {
-		if got := isQuick(tc.stopping, tc.started, tc.ran, 30*time.Second); got != tc.want {
-			t.Errorf("isQuick(stopping %v, started %v, ran %v) = %v", tc.stopping, !tc.started.IsZero(), tc.ran, got)
+		if got := isQuick(tc.stopping, tc.ended, tc.started, tc.ran, 30*time.Second); got != tc.want {
+			t.Errorf("isQuick(stopping %v, %q, started %v, ran %v) = %v", tc.stopping, tc.ended, !tc.started.IsZero(), tc.ran, got)
 		}
 	}
 	for _, tc := range [][3]string{
