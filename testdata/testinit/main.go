@@ -59,6 +59,9 @@ func main() {
 	if err := unix.Mkfifo("/ctl", 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "testinit: mkfifo /ctl:", err)
 	}
+	// The signal mask and dispositions as the daemon handed them over,
+	// read before this program sets its own handlers.
+	blocked, ignored := signalStatus()
 	// The halt handler before the report: the tests stop an instance once
 	// it reported, and the kernel drops a signal a namespace's init does
 	// not handle.
@@ -76,7 +79,7 @@ func main() {
 	if _, err := os.Stat("/initctl"); err == nil {
 		ctl = openInitctl()
 	}
-	writeReport()
+	writeReport(blocked, ignored)
 	ready()
 	if ctl != nil {
 		go initctl(ctl)
@@ -88,8 +91,22 @@ func main() {
 	control()
 }
 
-func writeReport() {
-	r := report{Pid: os.Getpid(), Ppid: os.Getppid(), Env: os.Environ()}
+// signalStatus is the SigBlk and SigIgn lines of /proc/self/status.
+func signalStatus() (blocked, ignored string) {
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigBlk:\t"); ok {
+			blocked = v
+		}
+		if v, ok := strings.CutPrefix(l, "SigIgn:\t"); ok {
+			ignored = v
+		}
+	}
+	return blocked, ignored
+}
+
+func writeReport(blocked, ignored string) {
+	r := report{Pid: os.Getpid(), Ppid: os.Getppid(), Env: os.Environ(), SigBlk: blocked, SigIgn: ignored}
 	r.MntNS, _ = os.Readlink("/proc/self/ns/mnt")
 	r.PidNS, _ = os.Readlink("/proc/self/ns/pid")
 	r.CgroupNS, _ = os.Readlink("/proc/self/ns/cgroup")
@@ -99,15 +116,6 @@ func writeReport() {
 	for _, e := range ents {
 		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
 		r.FDs = append(r.FDs, e.Name()+" "+target)
-	}
-	status, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigBlk:\t"); ok {
-			r.SigBlk = v
-		}
-		if v, ok := strings.CutPrefix(l, "SigIgn:\t"); ok {
-			r.SigIgn = v
-		}
 	}
 	root, _ := os.ReadDir("/")
 	for _, e := range root {
