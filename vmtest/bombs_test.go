@@ -94,7 +94,8 @@ func (g *guest) alive() {
 	if out := g.sh("cat /proc/1/comm"); strings.TrimSpace(out) != "init" {
 		g.t.Errorf("PID 1 is %q", out)
 	}
-	if strings.Contains(g.vm.Console.Log(), "Kernel panic") || strings.Contains(g.vm.Console.Log(), "out of memory") {
+	// Go's "fatal error: out of memory", or the kernel's OOM killer.
+	if log := strings.ToLower(g.vm.Console.Log()); strings.Contains(log, "kernel panic") || strings.Contains(log, "out of memory") {
 		g.t.Fatalf("the guest's kernel or PID 1 ran out:\n%s", g.vm.Console.Log())
 	}
 	g.sh("initns ls")
