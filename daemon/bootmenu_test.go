@@ -170,4 +170,12 @@ func TestFallback(t *testing.T) {
 	if strings.Contains(con.Since(), "Booting broken in") {
 		t.Errorf("the menu counts down to the failed default:\n%s", con.Since())
 	}
+	// The person asks for broken all the same: it ends at once, and the
+	// menu comes back saying so.
+	con.Master.Write([]byte("\r"))
+	con.WaitShown(t, "broken ended too soon after its boot: exited 3.")
+	e.waitBootWhy("broken", "menu")
+	con.Master.Write([]byte("\x1b[B\r"))
+	e.waitReport("rescue")
+	e.waitBootWhy("rescue", "menu")
 }

@@ -90,6 +90,10 @@ func (d *Daemon) afterEnd(name, why string, quick, restart bool) {
 			d.onFailed(name, reason)
 			return
 		}
+		if why == "menu" {
+			d.backToMenu(name, t.last.How)
+			return
+		}
 		if t.failed != "" {
 			return
 		}
@@ -127,6 +131,16 @@ func (d *Daemon) onFailed(name, reason string) {
 	d.showMenu(startPlan{def: bs.Default, menu: true, note: note + " Choose another, or fix it from the host shell (s)."})
 }
 
+// backToMenu shows the menu again, at machine start, when the instance a
+// person chose there ended too soon: they see how, and choose again.
+func (d *Daemon) backToMenu(name, how string) {
+	if !d.cfg.Boot.Start || d.current() != nil {
+		return
+	}
+	bs, _ := d.store.BootSettings()
+	d.showMenu(startPlan{def: bs.Default, menu: true, note: name + " ended too soon after its boot: " + how + "."})
+}
+
 // events is one instance's history, oldest first.
 func (d *Daemon) events(name string) []store.Event {
 	if d.hist == nil {
@@ -149,6 +163,9 @@ func (d *Daemon) bootAtStart() {
 	name := d.cfg.Boot.Run
 	if name == "" {
 		name = bs.Default
+	} else if _, err := d.store.Instance(name); err != nil {
+		d.showMenu(startPlan{menu: true, note: "initns.run=" + name + ": " + err.Error() + "."})
+		return
 	}
 	seconds := d.cfg.Boot.Menu
 	if seconds < 0 {
