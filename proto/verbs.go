@@ -145,9 +145,9 @@ var ClientVerbs = []Verb{
 	{Name: "pull", Min: 1, Max: 2, Args: "SOURCE [IMAGE]", Progress: true,
 		Help: "fetch an image into images/: REMOTE:ALIAS (images:debian/12), docker://REGISTRY/REPO:TAG or @sha256:..., or an http(s) URL with --sha256 or a SHA256SUMS beside it",
 		Flags: []Flag{
-			{Name: "sha256", Value: "HEX", Help: "an http(s) URL's SHA-256, in hex"},
+			{Name: "sha256", Value: "HEX", Help: "the SHA-256 of an http(s) URL's file, in HEX"},
 			flagCreds,
-			{Name: "timeout", Duration: true, Help: "give up on a server that sends nothing for this long (default 30s)"},
+			{Name: "timeout", Duration: true, Help: "give up on a server that sends nothing for this long (0: 30s)"},
 		}},
 	{Name: "push", Min: 2, Max: 2, Args: "IMAGE REF", Progress: true, Complete: []string{"image"},
 		Help: "publish IMAGE to an OCI registry as docker://REGISTRY/REPO:TAG", Flags: []Flag{flagCreds}},
