@@ -151,28 +151,34 @@ func buildDistro(root, init, path string) error {
 // the initramfs of DistroInitramfs to mount on /var/lib/initns. The
 // image itself is left out of images/: the instance is all a test needs.
 func DistroDisk(ctx context.Context, dir, init string) (string, error) {
+	return DistroDiskOf(ctx, dir, init, DistroInstance)
+}
+
+// DistroDiskOf is DistroDisk with an instance of each of names, all made
+// from init's tree.
+func DistroDiskOf(ctx context.Context, dir, init string, names ...string) (string, error) {
 	tar, err := DistroTar(init)
 	if err != nil {
 		return "", err
 	}
 	state := filepath.Join(dir, "state")
 	defer os.RemoveAll(state)
-	size, err := distroState(ctx, state, tar, init+".tar")
+	size, err := distroState(ctx, state, tar, init+".tar", names)
 	if err != nil {
 		return "", err
 	}
 	disk := filepath.Join(dir, "disk.img")
-	// Room to boot, log and write: the tree twice over and a gigabyte,
-	// sparse, so only what mkfs writes takes space.
+	// Room to boot, log and write: the trees and as much again, and a
+	// gigabyte, sparse, so only what mkfs writes takes space.
 	if err := Ext4Image(state, disk, 2*size+1<<30); err != nil {
 		return "", err
 	}
 	return disk, nil
 }
 
-// distroState makes the state root with the instance from tar (copied in
-// as images/image, removed again) and returns the instance's size.
-func distroState(ctx context.Context, state, tar, image string) (int64, error) {
+// distroState makes the state root with the instances names from tar
+// (copied in as images/image, removed again) and returns their size.
+func distroState(ctx context.Context, state, tar, image string, names []string) (int64, error) {
 	s, err := store.Open(state)
 	if err != nil {
 		return 0, err
@@ -180,14 +186,18 @@ func distroState(ctx context.Context, state, tar, image string) (int64, error) {
 	if err := linkOrCopy(tar, s.ImagePath(image)); err != nil {
 		return 0, err
 	}
-	if err := s.New(ctx, DistroInstance, image, nil); err != nil {
-		return 0, fmt.Errorf("new %s from %s: %w", DistroInstance, tar, err)
+	var size int64
+	for _, name := range names {
+		if err := s.New(ctx, name, image, nil); err != nil {
+			return 0, fmt.Errorf("new %s from %s: %w", name, tar, err)
+		}
+		in, err := s.Instance(name)
+		if err != nil {
+			return 0, err
+		}
+		size += in.Size
 	}
-	if err := os.Remove(s.ImagePath(image)); err != nil {
-		return 0, err
-	}
-	in, err := s.Instance(DistroInstance)
-	return in.Size, err
+	return size, os.Remove(s.ImagePath(image))
 }
 
 // linkOrCopy hard-links src to dst, or copies it across file systems.

@@ -55,6 +55,11 @@
 //	               The trees are cached in /var/cache/initns-test/distro
 //	               (INITNS_DISTRO_CACHE), built on first use (minutes:
 //	               give go test -timeout 60m, as make test does)
+//	TestSwitch     two systemd instances of the distro tree: switch by
+//	               command and by Ctrl+Alt+PgDn, a shell on a's VT kept
+//	               across a round trip, VT modes and screen put back,
+//	               Ctrl+Alt+J with b in front, the memory policy in a
+//	               guest whose memory is filled; the switch latency
 //	TestDistroCache  the tree cache (make distros rebuilds it)
 //	TestDistroDiskMetadata  mkfs.ext4 -d keeps what a tree needs
 //
