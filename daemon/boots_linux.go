@@ -86,7 +86,9 @@ func (d *Daemon) afterEnd(name, why string, quick, restart bool) {
 		if t.failed == "" && t.quick >= d.cfg.Boot.Tries {
 			reason := failReason(t.quick, d.cfg.Boot.FailWithin, t.last.How)
 			d.record(store.Event{Instance: name, Kind: store.EventFailed, Why: reason})
-			d.log.Error("instance failed", "instance", name, "reason", reason)
+			// A warning: what the daemon does about it follows, and the
+			// menu, if any, names it; errors are for what it could not do.
+			d.log.Warn("instance failed", "instance", name, "reason", reason)
 			d.onFailed(name, reason)
 			return
 		}
