@@ -11,5 +11,7 @@
 // its fallback (boots.go, boots_linux.go). Run as PID 1 (or with --boot) it
 // shows the boot menu of package menu at start and boots the default
 // instance; as PID 1 it also does the duties of package pid1 and never
-// exits.
+// exits. Whatever a client sends, it stays within the resource budget of
+// RELIABILITY.md, and gives the kernel back at once the memory a large
+// request freed (heap.go).
 package daemon
