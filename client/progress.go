@@ -24,15 +24,16 @@ type bar struct {
 	label string
 	drawn bool
 	start time.Time // the first update: where the rate is measured from
+	from  int64     // what was done by then (a resumed download's bytes)
 }
 
 const barWidth = 30
 
 func (b *bar) update(p proto.Progress) {
 	if !b.drawn {
-		b.drawn, b.start = true, time.Now()
+		b.drawn, b.start, b.from = true, time.Now(), p.Done
 	}
-	rate := float64(p.Done) / max(time.Since(b.start).Seconds(), 0.001)
+	rate := float64(p.Done-b.from) / max(time.Since(b.start).Seconds(), 0.001)
 	if p.Total <= 0 {
 		fmt.Fprintf(b.w, "\r%s %s %s/s ", b.label, size(p.Done), size(int64(rate)))
 		return

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"initns/internal/archivetest"
+	"initns/internal/ptytest"
 	"initns/proto"
 )
 
@@ -170,7 +171,7 @@ func TestPullResumes(t *testing.T) {
 	e := startDaemon(t)
 	cache := t.TempDir()
 	e.clientEnv = []string{"XDG_CACHE_HOME=" + cache}
-	body := make([]byte, 8<<20)
+	body := make([]byte, 4<<20)
 	rand.Read(body)
 	sum := sha256.Sum256(body)
 	hexsum := hex.EncodeToString(sum[:])
@@ -180,27 +181,37 @@ func TestPullResumes(t *testing.T) {
 		mu.Lock()
 		ranges = append(ranges, r.Header.Get("Range"))
 		mu.Unlock()
-		// 256 KiB every 20 ms: about 13 MB/s, slow enough to interrupt.
+		// 64 KiB every 20 ms: about 3 MB/s, slow enough to interrupt.
 		http.ServeContent(&slowWriter{ResponseWriter: w}, r, "", time.Time{}, bytes.NewReader(body))
 	}))
 	defer srv.Close()
 	url := srv.URL + "/big.tar"
+	// On a terminal, as a person runs it: the progress bar is drawn.
+	screen := ptytest.NewScreen(t)
+	tty, err := os.OpenFile(screen.Slave, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
 	cmd := exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "pull", "--sha256", hexsum, url)
 	cmd.Env = append(os.Environ(), e.clientEnv...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = tty
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	partial := filepath.Join(cache, "initns", "partial", "sha256-"+hexsum)
-	e.waitFor("a megabyte downloaded", func() bool {
+	e.waitFor("half a megabyte downloaded", func() bool {
 		fi, err := os.Stat(partial)
-		return err == nil && fi.Size() > 1<<20
+		return err == nil && fi.Size() > 512<<10
 	})
 	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
-		t.Fatalf("Ctrl+C: %v, %q", err, stderr.String())
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("Ctrl+C: %v", err)
+	}
+	screen.WaitShown(t, "interrupted: pull again to resume")
+	if shown := screen.Shown(); !strings.Contains(shown, "pull [") || !strings.Contains(shown, "/s ETA ") {
+		t.Fatalf("no progress bar with a rate on the terminal: %q", shown)
 	}
 	fi, err := os.Stat(partial)
 	if err != nil || fi.Size() == 0 || fi.Size() >= int64(len(body)) {
@@ -220,13 +231,13 @@ func TestPullResumes(t *testing.T) {
 	t.Logf("interrupted at %d of %d bytes; resumed with %q", kept, len(body), ranges[len(ranges)-1])
 }
 
-// slowWriter writes at most 256 KiB every 20 ms.
+// slowWriter writes at most 64 KiB every 20 ms.
 type slowWriter struct{ http.ResponseWriter }
 
 func (s *slowWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		k := min(len(p), 256<<10)
+		k := min(len(p), 64<<10)
 		m, err := s.ResponseWriter.Write(p[:k])
 		n += m
 		if err != nil {

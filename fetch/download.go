@@ -34,6 +34,10 @@ type Options struct {
 	// Transport carries every request (default: Go's, with the proxy
 	// from the environment).
 	Transport http.RoundTripper
+
+	// announce learns a download's size from the server, when its source
+	// gave none (Plan.Fetch).
+	announce func(total int64)
 }
 
 func (o *Options) stall() time.Duration {
@@ -169,6 +173,9 @@ func (o *Options) get(ctx context.Context, b blob, f *os.File, h io.Writer, have
 	}
 	if b.size >= 0 && resp.ContentLength >= 0 && have+resp.ContentLength > b.size {
 		return fmt.Errorf("%s: %w: the server announces %d bytes, the source says %d; nothing was kept", b.url, ErrDigest, have+resp.ContentLength, b.size)
+	}
+	if b.size < 0 && resp.ContentLength >= 0 && o.announce != nil {
+		o.announce(have + resp.ContentLength)
 	}
 	body := &stallReader{r: resp.Body, stall: o.stall(), cancel: cancel}
 	defer body.stop()

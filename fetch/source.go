@@ -40,10 +40,18 @@ type Download struct {
 // its partial downloads for the next one to resume.
 func (p *Plan) Fetch(ctx context.Context, o *Options) (Download, error) {
 	var done int64
+	total := p.Size
 	counted := func(n int64) {
 		done += n
 		if o.Progress != nil {
-			o.Progress(done, p.Size)
+			o.Progress(done, total)
+		}
+	}
+	// A file whose source announces no size (a URL) takes the server's
+	// Content-Length, for the progress bar's percentage and ETA.
+	o.announce = func(n int64) {
+		if p.Size < 0 {
+			total = n
 		}
 	}
 	return p.fetch(ctx, o, counted)
