@@ -173,14 +173,14 @@ func rawMode(f *os.File) (restore func()) {
 	return func() { once.Do(back) }
 }
 
-// relayIn copies the user's input to the terminal. Input that is not a
-// terminal (exec -t < file) ends with the terminal's end-of-file
-// character, as a person would type Ctrl+D.
+// relayIn copies the user's input to the terminal. The end of input that
+// is not a terminal (exec -t < file) is not passed on: an end-of-file
+// character typed before the program has set its terminal's modes is
+// lost in the change (the kernel keeps no EOF across a switch out of
+// canonical mode), so the input must end the program itself (exit), as
+// with ssh -tt.
 func relayIn(in *os.File, master *os.File) {
 	io.Copy(master, in)
-	if !isTerminal(in) {
-		master.Write([]byte{4})
-	}
 }
 
 // output copies the terminal's output to the user until the terminal has

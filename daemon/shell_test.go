@@ -168,9 +168,13 @@ func (e *env) sessionProcs() string {
 	data, _ := os.ReadFile(filepath.Join(e.cgroup, "box", "initns.exec", "cgroup.procs"))
 	var out []string
 	for _, pid := range strings.Fields(string(data)) {
-		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-		state, _ := os.ReadFile("/proc/" + pid + "/stat")
-		f := strings.Fields(string(state[bytes.LastIndexByte(state, ')')+1:]))
+		comm, err1 := os.ReadFile("/proc/" + pid + "/comm")
+		state, err2 := os.ReadFile("/proc/" + pid + "/stat")
+		end := bytes.LastIndexByte(state, ')')
+		if err1 != nil || err2 != nil || end < 0 {
+			continue // ended meanwhile
+		}
+		f := strings.Fields(string(state[end+1:]))
 		out = append(out, strings.TrimSpace(string(comm))+":"+f[0])
 	}
 	return strings.Join(out, " ")
@@ -316,10 +320,10 @@ func TestExecOptions(t *testing.T) {
 	if out := e.ok("exec", "-t", "box", "--", "busybox", "tty"); out != "/dev/pts/0\r\n" {
 		t.Errorf("exec -t tty: %q", out)
 	}
-	// Forced terminal, input from a pipe: the input's end is the
-	// terminal's end-of-file, which ends the shell.
+	// Forced terminal, input from a pipe: typed on the terminal, the
+	// shell's own exit ends it (as with ssh -tt).
 	cmd = exec.Command(filepath.Join(e.bin, "initns"), "--socket", e.sock, "exec", "-t", "box", "--", "sh")
-	cmd.Stdin = strings.NewReader("echo piped-$((1+2))\n")
+	cmd.Stdin = strings.NewReader("echo piped-$((1+2))\nexit 0\n")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "piped-3") {
 		t.Errorf("echo ... | initns exec -t box -- sh: %v: %q", err, out)
 	}
