@@ -111,7 +111,7 @@ func setDefault(c *cli.Context) error {
 	args := c.Args().Slice()
 	switch {
 	case len(args) > 1, len(args) == 1 && c.Bool("clear"):
-		return usageErr{"default: initns default [NAME | --clear]"}
+		return usageErr{"default: initns default [NAME | --clear] [--fallback NAME|none] [--menu SECONDS]"}
 	case c.Bool("clear"):
 		args = []string{""}
 	}

@@ -25,8 +25,12 @@ func (e *env) restart(extra ...string) {
 
 func (e *env) history(name string) []proto.Event {
 	e.t.Helper()
+	args := []string{"history", "--json"}
+	if name != "" {
+		args = append(args, name)
+	}
 	var out []proto.Event
-	if err := json.Unmarshal([]byte(e.ok("history", "--json", name)), &out); err != nil {
+	if err := json.Unmarshal([]byte(e.ok(args...)), &out); err != nil {
 		e.t.Fatal(err)
 	}
 	return out
@@ -178,4 +182,58 @@ func TestFallback(t *testing.T) {
 	con.Master.Write([]byte("\x1b[B\r"))
 	e.waitReport("rescue")
 	e.waitBootWhy("rescue", "menu")
+}
+
+// TestBootSettingsAndHistoryCommands: default's settings all or nothing,
+// with errors that say what to do; history as text and JSON; ls shows
+// how the last boot ended from the history after a daemon restart.
+func TestBootSettingsAndHistoryCommands(t *testing.T) {
+	e := startDaemon(t)
+	e.image("test.tar.gz", false, nil)
+	e.ok("new", "box", "test.tar.gz")
+	e.ok("new", "spare", "test.tar.gz")
+	e.refused(2, "say the countdown in seconds", "default", "box", "--menu", "soon")
+	e.refused(2, "say the countdown in seconds", "default", "box", "--menu", "100000")
+	e.refused(1, "does not exist", "default", "box", "--fallback", "nosuch")
+	e.refused(2, "initns default [NAME | --clear] [--fallback NAME|none] [--menu SECONDS]", "default", "box", "spare")
+	if got := e.compat("default box colour=blue\ndefault box menu=-2\n", 2); got != "syntax\n\nsyntax\n\n" {
+		t.Errorf("compatibility mode, bad default words: %q, want syntax twice", got)
+	}
+	if got := e.ok("default"); got != "" {
+		t.Errorf("a refused default changed the settings: %q", got)
+	}
+	e.ok("default", "box", "--fallback", "spare", "--menu", "5")
+	if got := e.ok("default"); got != "box\nfallback=spare\nmenu=5\n" {
+		t.Errorf("initns default: %q", got)
+	}
+	e.ok("default", "--fallback", "none")
+	if got := e.ok("default"); got != "box\nmenu=5\n" {
+		t.Errorf("after --fallback none: %q", got)
+	}
+	e.ok("default", "--clear")
+	if got := e.ok("default"); got != "menu=5\n" {
+		t.Errorf("after --clear: %q, want the countdown kept", got)
+	}
+
+	e.ok("run", "box")
+	e.waitReport("box")
+	e.ok("stop", "box")
+	e.restart()
+	if st := e.state("box"); st.Ended != "stopped (exited 0)" {
+		t.Errorf("ls after a restart: box ended %q, want it from the history", st.Ended)
+	}
+	out := e.ok("history", "box")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], "boot   asked by run") ||
+		!strings.Contains(lines[2], "end    stopped (exited 0), after ") {
+		t.Errorf("initns history box:\n%s", out)
+	}
+	if all := e.history(""); len(all) != 2 {
+		t.Errorf("history of every instance: %d events, want 2", len(all))
+	}
+	e.refused(2, "invalid name", "history", "../x")
+	e.ok("rm", "spare")
+	if ev := e.history("spare"); len(ev) != 1 || ev[0].Kind != "removed" {
+		t.Errorf("history of a removed instance: %+v", ev)
+	}
 }
