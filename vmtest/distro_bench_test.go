@@ -41,15 +41,7 @@ import (
 // The guests run one after another, each alone on a core. A tree that
 // cannot be built or booted is reported as failed, and the others go on.
 func BenchmarkDistro(b *testing.B) {
-	dir := b.TempDir()
-	a, err := Build(dir, true)
-	if err != nil {
-		b.Fatalf("build the guest: %v", err)
-	}
-	ramfs, err := DistroInitramfs(dir, a)
-	if err != nil {
-		b.Fatalf("build the distro initramfs: %v", err)
-	}
+	a, ramfs := benchArtifacts(b)
 	var summary []string
 	for _, init := range DistroInits {
 		b.Run(init, func(b *testing.B) {
@@ -62,6 +54,20 @@ func BenchmarkDistro(b *testing.B) {
 	}
 	fmt.Printf("\nBenchmarkDistro, boot to login and graceful stop (VM: QEMU -accel tcg, 1 vCPU, 1024 MB):\n%s\n",
 		strings.Join(summary, "\n"))
+}
+
+// benchArtifacts builds the guest and the distro initramfs.
+func benchArtifacts(b *testing.B) (*Artifacts, string) {
+	dir := b.TempDir()
+	a, err := Build(dir, true)
+	if err != nil {
+		b.Fatalf("build the guest: %v", err)
+	}
+	ramfs, err := DistroInitramfs(dir, a)
+	if err != nil {
+		b.Fatalf("build the distro initramfs: %v", err)
+	}
+	return a, ramfs
 }
 
 // benchDistro measures one init and returns its report lines.
