@@ -50,11 +50,19 @@ func runTTY(socket string, req proto.Request) (int, error) {
 		return execStatus(res)
 	}
 	defer master.Close()
-	restore := rawMode(os.Stdin)
-	defer restore()
+	return relay(conn, master)
+}
+
+// relay relays the user's terminal and master until the command ends or
+// this client is signalled, and gives the terminal back either way.
+func relay(conn *Conn, master *os.File) (int, error) {
+	// Signals are caught before the terminal turns raw, so none can end
+	// the client with the terminal left raw.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGWINCH, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	defer signal.Stop(sigs)
+	restore := rawMode(os.Stdin)
+	defer restore()
 	out := relayOut(master, os.Stdout)
 	go relayIn(os.Stdin, master)
 	done := make(chan error, 1)
