@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"initns/internal/term"
 )
 
 // Terminal is the console tty in the menu's raw mode. Close puts back
@@ -43,14 +45,11 @@ func Open(path string) (*Terminal, error) {
 	return t, nil
 }
 
-// raw puts the terminal in the menu's mode: bytes as typed, no echo, no
-// signals from ^C, no output processing (the menu writes CR LF itself).
+// raw puts the terminal in the menu's mode, raw (package term): bytes as
+// typed, no echo, no signals from ^C, no output processing (the menu
+// writes CR LF itself).
 func (t *Terminal) raw() error {
-	tio := *t.saved
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Oflag &^= unix.OPOST
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+	tio := term.Raw(*t.saved)
 	if err := unix.IoctlSetTermios(int(t.f.Fd()), unix.TCSETS, &tio); err != nil {
 		return fmt.Errorf("raw mode on the console %s: %w", t.path, err)
 	}
