@@ -17,10 +17,15 @@ import (
 // could not use. A request of the usual size leaves far less than this.
 const heapKept = 64 << 20
 
-// lastRelease is when releaseMemory last ran (UnixNano): at most once a
+// lastRelease is when the last release ended (UnixNano), and releasing
+// whether one is scheduled or running: releases come at most once a
 // second, so that a stream of small requests beside one that legitimately
-// holds more than heapKept does not pay a collection each.
-var lastRelease atomic.Int64
+// holds more than heapKept does not pay a collection each, and one asked
+// for meanwhile is put off, never dropped.
+var (
+	lastRelease atomic.Int64
+	releasing   atomic.Bool
+)
 
 // heapSamples are the heap's live and unswept objects, its free spans not
 // yet returned to the kernel, and the unused tails of its spans.
@@ -30,6 +35,21 @@ var heapSamples = []string{"/memory/classes/heap/objects:bytes", "/memory/classe
 // heapKept, it collects and returns the free memory to the kernel
 // (debug.FreeOSMemory) on a goroutine of its own.
 func releaseMemory(log *slog.Logger) {
+	if heapHeld() <= heapKept || !releasing.CompareAndSwap(false, true) {
+		return
+	}
+	wait := time.Duration(lastRelease.Load() + int64(time.Second) - time.Now().UnixNano())
+	time.AfterFunc(max(wait, 0), func() {
+		spawn(log, "release memory", func() {
+			defer releasing.Store(false)
+			debug.FreeOSMemory()
+			lastRelease.Store(time.Now().UnixNano())
+		})
+	})
+}
+
+// heapHeld is what the heap holds: heapSamples added up.
+func heapHeld() uint64 {
 	s := make([]metrics.Sample, len(heapSamples))
 	for i, name := range heapSamples {
 		s[i].Name = name
@@ -41,12 +61,5 @@ func releaseMemory(log *slog.Logger) {
 			held += x.Value.Uint64()
 		}
 	}
-	if held <= heapKept {
-		return
-	}
-	now, last := time.Now().UnixNano(), lastRelease.Load()
-	if now-last < int64(time.Second) || !lastRelease.CompareAndSwap(last, now) {
-		return
-	}
-	spawn(log, "release memory", debug.FreeOSMemory)
+	return held
 }
