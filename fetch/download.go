@@ -154,6 +154,10 @@ func (o *Options) get(ctx context.Context, b blob, f *os.File, h io.Writer, have
 	}
 	defer resp.Body.Close()
 	switch {
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0 && b.size < 0:
+		// The file was whole already (a pull whose publishing failed):
+		// its digest decides.
+		return nil
 	case resp.StatusCode == http.StatusPartialContent && have > 0 && rangeStart(resp) == have:
 	case resp.StatusCode == http.StatusOK:
 		// The server ignored the range: start again.

@@ -128,6 +128,13 @@ func TestDownloadResume(t *testing.T) {
 	if _, err := o.download(context.Background(), b, func(int64) {}); err != nil || requests.Load() != n {
 		t.Fatalf("a complete download was fetched again: %v, %d requests", err, requests.Load()-n)
 	}
+	// A whole file of unknown size (a URL whose publishing failed): the
+	// server refuses the range past its end, and the file stands.
+	whole := b
+	whole.size = -1
+	if p, err := o.download(context.Background(), whole, func(int64) {}); err != nil || lastRange.Load() != "bytes=1048576-" {
+		t.Fatalf("a whole file of unknown size: %q, %v (asked %q)", p, err, lastRange.Load())
+	}
 	bad := b
 	bad.sha256 = strings.Repeat("0", 64)
 	if _, err := o.download(context.Background(), bad, func(int64) {}); !errors.Is(err, ErrDigest) {

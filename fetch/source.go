@@ -82,7 +82,7 @@ func (o *Options) Resolve(ctx context.Context, source, sha256hex string, remotes
 	}
 	base, ok := remotes[remote]
 	if !ok {
-		return nil, fmt.Errorf("%s: no image server called %s: see initns remote ls", source, remote)
+		return nil, fmt.Errorf("%s: no image server called %s: see initns remote ls (an OCI reference starts with docker://)", source, remote)
 	}
 	return o.resolveStreams(ctx, source, base, alias)
 }
