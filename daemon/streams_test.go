@@ -121,6 +121,9 @@ func TestPullSimplestreams(t *testing.T) {
 	if got, want := imageSum(t, e, imgs[0].Name), sha256.Sum256(newer); got != hex.EncodeToString(want[:]) || imgs[0].Digest != "sha256:"+got {
 		t.Fatalf("pulled %s (ls: %s), the newest version is %x", got, imgs[0].Digest, want)
 	}
+	if out := e.ok("pull", "test:testos/1"); !strings.Contains(out, "already there") {
+		t.Fatalf("the same pull again: %q", out)
+	}
 	e.ok("new", "box", imgs[0].Name)
 	if data, _ := os.ReadFile(filepath.Join(e.rootfs("box"), "etc/release")); string(data) != "newer" {
 		t.Fatalf("box has release %q", data)
