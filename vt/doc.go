@@ -3,8 +3,9 @@
 // happened (VT_ACTIVATE, VT_WAITACTIVE), who decides about switches away
 // from a VT (VT_SETMODE: VT_AUTO, or VT_PROCESS held by this process), the
 // display mode (KDSETMODE text or graphics), the keyboard mode (KDSKBMODE,
-// Unicode for a shell) and making a VT the controlling terminal of a
-// session (TIOCSCTTY).
+// Unicode for a shell), making a VT the controlling terminal of a
+// session (TIOCSCTTY), and what a VT shows (its cells, /dev/vcsaN), read
+// and put back when `switch` moves the console.
 //
 // Every ioctl goes through golang.org/x/sys/unix; the request numbers and
 // structures that package does not define are copied, with their header,

@@ -3,7 +3,11 @@
 // (daemon/internal/hostshell) as a new session on /dev/tty63 and brings VT 63 to front, held there
 // while the shell lives; when `initns run` thaws the frozen instance, or
 // the shell exits, it ends the shell's whole session and gives the console
-// back to VT 1.
+// back to VT 1. For `switch` it moves the console between instances:
+// Leave records the departing instance's VT, its keyboard and display
+// mode and its screen, and makes a display server holding that VT release
+// it before the freeze; Arrive puts them back after the thaw and brings
+// the VT to front.
 //
 // The package knows nothing of the daemon's internals: the daemon hands it
 // a Host, calls Manager.Chord from the hotkey and Manager.EndShell from
