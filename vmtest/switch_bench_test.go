@@ -26,7 +26,7 @@ func BenchmarkSwitchVM(b *testing.B) {
 	if err != nil {
 		b.Fatalf("the disk: %v", err)
 	}
-	vm := Boot(b, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " no_timer_check " + distroConsole, MemoryMB: 1024,
+	vm := Boot(b, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " " + distroConsole, MemoryMB: 1024,
 		Drives: []string{disk}, Tee: benchTee()})
 	defer quitVM(vm)
 	c := vm.Console

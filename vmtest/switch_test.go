@@ -30,10 +30,8 @@ func TestSwitch(t *testing.T) {
 		t.Fatalf("the disk: %v", err)
 	}
 	// initns.memory-free=20: memory is short below 20% available, which
-	// the test can reach without the guest's OOM killer. no_timer_check:
-	// under emulation on a loaded host the kernel's check of the IO-APIC
-	// timer can fail and panic the guest at boot (seen here at load 19).
-	vm := Boot(t, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " initns.memory-free=20 no_timer_check " + distroConsole,
+	// the test can reach without the guest's OOM killer.
+	vm := Boot(t, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " initns.memory-free=20 " + distroConsole,
 		MemoryMB: 1024, Drives: []string{disk}, Tee: teeFor(t)})
 	g := &guest{t: t, vm: vm}
 	g.waitUp()
