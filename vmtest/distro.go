@@ -32,8 +32,10 @@ const DistroRdinit = "/sbin/disk-root"
 // distroModules are added to mkinitramfs.sh's default module list for the
 // disk: virtio_blk's alias only appears once virtio_pci has bound the
 // device, and ext4 checksums its metadata with crc32c, which the kernel
-// would otherwise ask a modprobe for.
-const distroModules = "virtio_pci virtio_blk ext4 crc32c_generic"
+// would otherwise ask a modprobe for. virtio_net and autofs4 are for the
+// instance, which is lent this directory (README, "Hardware"): the NIC the
+// hardware test plugs in, and the module systemd loads as it starts.
+const distroModules = "virtio_pci virtio_blk ext4 crc32c_generic virtio_net autofs4"
 
 const (
 	defaultDistroCache = "/var/cache/initns-test/distro"
@@ -131,10 +133,7 @@ func buildDistro(root, init, path string) error {
 	tmp := path + ".build"
 	cmd := exec.Command("sh", distroScript, init, tmp)
 	cmd.Dir = root
-	cmd.Env = os.Environ()
-	if os.Getenv("DEBOOTSTRAP_CACHE") == "" {
-		cmd.Env = append(cmd.Env, "DEBOOTSTRAP_CACHE="+defaultDebCache)
-	}
+	cmd.Env = append(os.Environ(), "DEBOOTSTRAP_CACHE="+debCacheDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("mkdistro.sh %s (apt-get install debootstrap; it needs the Debian mirror): %w\n%s", init, err, out)
@@ -150,13 +149,18 @@ func buildDistro(root, init, path string) error {
 // root holding the instance DistroInstance made from init's tree, for
 // the initramfs of DistroInitramfs to mount on /var/lib/initns. The
 // image itself is left out of images/: the instance is all a test needs.
-func DistroDisk(ctx context.Context, dir, init string) (string, error) {
-	return DistroDiskOf(ctx, dir, init, DistroInstance)
+// The files extra are copied into the instance's /root.
+func DistroDisk(ctx context.Context, dir, init string, extra ...string) (string, error) {
+	return distroDisk(ctx, dir, init, []string{DistroInstance}, extra)
 }
 
 // DistroDiskOf is DistroDisk with an instance of each of names, all made
 // from init's tree.
 func DistroDiskOf(ctx context.Context, dir, init string, names ...string) (string, error) {
+	return distroDisk(ctx, dir, init, names, nil)
+}
+
+func distroDisk(ctx context.Context, dir, init string, names, extra []string) (string, error) {
 	tar, err := DistroTar(init)
 	if err != nil {
 		return "", err
@@ -166,6 +170,13 @@ func DistroDiskOf(ctx context.Context, dir, init string, names ...string) (strin
 	size, err := distroState(ctx, state, tar, init+".tar", names)
 	if err != nil {
 		return "", err
+	}
+	for _, f := range extra {
+		dst := filepath.Join(state, "rootfs", names[0], "root", filepath.Base(f))
+		if err := linkOrCopy(f, dst); err != nil {
+			return "", err
+		}
+		size += fileSize(f)
 	}
 	disk := filepath.Join(dir, "disk.img")
 	// Room to boot, log and write: the trees and as much again, and a

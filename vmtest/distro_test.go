@@ -87,7 +87,23 @@ func TestDistro(t *testing.T) {
 func testDistro(t *testing.T, c distroCase) {
 	ramfs := distroInitramfs(t)
 	start := time.Now()
-	disk, err := DistroDisk(context.Background(), t.TempDir(), c.init)
+	// The systemd tree's guest also runs the hardware checks (README,
+	// "Hardware"): the kernel's package in the instance, and a boot
+	// partition of the guest's.
+	hardware := c.init == "systemd"
+	var extra, drives []string
+	if hardware {
+		deb, err := KernelDeb()
+		if err != nil {
+			t.Fatal(err)
+		}
+		boot, err := BootDisk(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra, drives = []string{deb}, []string{boot}
+	}
+	disk, err := DistroDisk(context.Background(), t.TempDir(), c.init, extra...)
 	if err != nil {
 		t.Fatalf("the %s disk: %v", c.init, err)
 	}
@@ -98,7 +114,7 @@ func testDistro(t *testing.T, c distroCase) {
 	// the console as their controlling terminal and hangs up the host
 	// shell's session there.
 	vm := Boot(t, Options{Initramfs: ramfs, Cmdline: "rdinit=" + DistroRdinit + " " + distroConsole, MemoryMB: 1024,
-		Drives: []string{disk}, AllowReboot: false, Tee: teeFor(t)})
+		Drives: append([]string{disk}, drives...), AllowReboot: false, Tee: teeFor(t)})
 	g := &guest{t: t, vm: vm}
 	g.waitUp()
 	if out := g.sh("initns ls instance"); strings.TrimSpace(out) != DistroInstance {
@@ -137,10 +153,21 @@ func testDistro(t *testing.T, c distroCase) {
 			t.Errorf("the host's hostname is %q: the instance's leaked out of its UTS namespace", host)
 		}
 	})
+	if hardware {
+		t.Run("modules", func(t *testing.T) { g.with(t).checkLentModules() })
+		t.Run("hotplug", func(t *testing.T) { g.with(t).hotplugNIC() })
+		t.Run("kernel-install", func(t *testing.T) { g.with(t).installKernel(filepath.Base(extra[0])) })
+	}
 	t.Run("stop", func(t *testing.T) { g.with(t).distroStop(c.shutdown) })
+	if hardware {
+		t.Run("driver-check", func(t *testing.T) { g.with(t).driverCheck(login) })
+		t.Run("own-modules", func(t *testing.T) { g.with(t).checkOwnModules() })
+	}
 	t.Run("reboot-inside", func(t *testing.T) {
 		g := g.with(t)
-		g.runToLogin(login, "initns run again to login")
+		if g.distroState().State != "running" { // driver-check booted it
+			g.runToLogin(login, "initns run again to login")
+		}
 		before := g.distroState()
 		g.clearVT(1)
 		off := g.vm.Console.Offset()

@@ -52,6 +52,14 @@
 //	               bash on a pts of the instance's devpts, systemctl
 //	               status in it; through vmtest/ptyrun, a pty of its own),
 //	               graceful stop under 5 s, reboot and poweroff inside.
+//	               The systemd guest also checks the hardware view
+//	               (README, "Hardware"): the lent modules (modprobe
+//	               dummy, read-only), a hotplugged virtio NIC whose
+//	               driver the instance's udev loads, Debian's kernel
+//	               package installed in the instance leaving the
+//	               guest's boot partition (a second disk) untouched, the
+//	               NVIDIA-style check (a faked /sys/module/nvidia), and
+//	               the instance's own modules kept at the next boot.
 //	               The trees are cached in /var/cache/initns-test/distro
 //	               (INITNS_DISTRO_CACHE), built on first use (minutes:
 //	               give go test -timeout 60m, as make test does)

@@ -8,7 +8,12 @@
 # as instances; vmtest caches them, keyed by a hash of this file, so a
 # change to a package list below rebuilds them.
 #
-#   systemd   systemd-sysv
+#   systemd   systemd-sysv, with udev and kmod (hotplugged hardware gets
+#             its driver: the hardware tests plug a NIC in) and
+#             initramfs-tools and linux-base (what Debian's kernel package
+#             needs, so the tests can install it in the instance and run
+#             its hooks; initramfs-tools set to MODULES=list, the smallest
+#             initrd, as emulation makes "most" take minutes)
 #   sysvinit  sysvinit-core (with Debian's sysv-rc and initscripts)
 #   openrc    openrc with sysvinit-core (sysvinit's /sbin/init runs
 #             OpenRC's runlevels from /etc/inittab, as Debian sets it up),
@@ -31,7 +36,7 @@ mirror=${3:-}
 suite=bookworm
 
 case $init in
-systemd) include=systemd-sysv ;;
+systemd) include=systemd-sysv,udev,kmod,initramfs-tools,linux-base ;;
 sysvinit) include=sysvinit-core ;;
 openrc) include=sysvinit-core ;; # openrc: swapped in below
 runit) include=runit-init,getty-run ;;
@@ -91,6 +96,7 @@ systemd)
 	# prints only failures, and the tests look for its shutdown there.
 	mkdir -p "$r/etc/systemd/system.conf.d"
 	printf '[Manager]\nShowStatus=yes\n' >"$r/etc/systemd/system.conf.d/show-status.conf"
+	sed -i 's/^MODULES=.*/MODULES=list/' "$r/etc/initramfs-tools/initramfs.conf"
 	;;
 runit) rm -f "$r/etc/runit/runsvdir/default/getty-ttyS0" ;;
 esac
