@@ -60,6 +60,9 @@
 //	               guest's boot partition (a second disk) untouched, the
 //	               NVIDIA-style check (a faked /sys/module/nvidia), and
 //	               the instance's own modules kept at the next boot.
+//	               The kernel package's install takes that guest 3 to 5
+//	               minutes under emulation (most of it depmod and the
+//	               initramfs hook), in parallel with the other trees.
 //	               The trees are cached in /var/cache/initns-test/distro
 //	               (INITNS_DISTRO_CACHE), built on first use (minutes:
 //	               give go test -timeout 60m, as make test does)
