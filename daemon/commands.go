@@ -122,25 +122,7 @@ func (d *Daemon) cmdRm(c *call) (any, error) {
 
 func (d *Daemon) cmdRun(c *call) (any, error) {
 	name := c.args[0]
-	if _, err := d.store.Instance(name); err != nil {
-		return nil, err
-	}
-	// An instance that is not live will boot: its driver userspace is
-	// checked first, so that --strict refuses before anything changes.
-	var warnings []string
-	if d.live(name) == nil {
-		var err error
-		if warnings, err = d.checkDrivers(name, c.strict); err != nil {
-			return nil, err
-		}
-	}
-	if err := d.run(name, "run"); err != nil {
-		return nil, err
-	}
-	if len(warnings) > 0 {
-		return proto.Warnings{Warnings: warnings}, nil
-	}
-	return nil, nil
+	return d.checked(name, c.strict, func() error { return d.run(name, "run") })
 }
 
 // run gives name the console as `run NAME` does, for why (who asked:

@@ -60,6 +60,30 @@ func (d *Daemon) checkDrivers(name string, strict bool) ([]string, error) {
 	return warnings, nil
 }
 
+// checked gives name the console with give (run or switch), checking
+// first, when name is not live and so will boot, its driver userspace:
+// with strict a mismatch refuses before anything changes; without, the
+// warnings are the answer.
+func (d *Daemon) checked(name string, strict bool, give func() error) (any, error) {
+	if _, err := d.store.Instance(name); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	if d.live(name) == nil {
+		var err error
+		if warnings, err = d.checkDrivers(name, strict); err != nil {
+			return nil, err
+		}
+	}
+	if err := give(); err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		return proto.Warnings{Warnings: warnings}, nil
+	}
+	return nil, nil
+}
+
 // modulesColumn says for `ls` where the instance's modules for the running
 // kernel come from: its own, the host's (mounted at boot), or none.
 func (d *Daemon) modulesColumn(name string) string {

@@ -112,6 +112,12 @@ func TestDriverMismatch(t *testing.T) {
 		t.Fatalf("run of a mismatch: status %d, %q; want success with a warning", r.code, r.stderr)
 	}
 	e.waitReport("old")
+	// switch boots too, and says the same.
+	e.ok("stop", "old", "--kill")
+	if r := e.client("switch", "old"); r.code != 0 || !strings.Contains(r.stderr, "initns: switch old: warning:") {
+		t.Fatalf("switch to a mismatch: status %d, %q; want success with a warning", r.code, r.stderr)
+	}
+	e.waitReport("old")
 	log, _ := os.ReadFile(filepath.Join(e.root, "log"))
 	if !strings.Contains(string(log), "driver mismatch") {
 		t.Errorf("no driver mismatch in the log:\n%s", log)

@@ -25,7 +25,8 @@ func (noScreens) Leave(string, any) any { return nil }
 func (noScreens) Arrive(string, any)    {}
 
 func (d *Daemon) cmdSwitch(c *call) (any, error) {
-	return nil, d.transition(c.args[0], "switch", planSwitch)
+	name := c.args[0]
+	return d.checked(name, false, func() error { return d.transition(name, "switch", planSwitch) })
 }
 
 // transition runs the steps of plan (planRun or planSwitch) that give
