@@ -74,8 +74,8 @@
 //	TestDistroCache  the tree cache (make distros rebuilds it)
 //	TestDistroDiskMetadata  mkfs.ext4 -d keeps what a tree needs
 //
-// Run them with `go test -timeout 60m ./vmtest` (about 9 minutes on two
-// cores, most of it TestDistro; -v shows
+// Run them with `go test -timeout 60m ./vmtest` (13 to 16 minutes on two
+// cores, most of it TestDistro and TestSwitch; -v shows
 // the boot-to-socket times). INITNS_VM_TEE=1 copies every console to
 // stderr as it comes. They fail, never skip, when QEMU, the kernel or
 // busybox-static is missing: `make deps` installs them.
