@@ -18,6 +18,10 @@ import (
 //   - switch to a resident instance: the request, as the daemon served it
 //     (sent until the arriving instance is thawed and runs, its getty on
 //     the console with it), p50 and p90 over 10 switches;
+//   - the same 10 switches, until the arriving instance's console answers:
+//     from before `initns switch` until a bash left on its VT has run a
+//     line typed there (TIOCSTI) right after the command returned, p50
+//     and p90;
 //   - switch to a stopped instance: typed until its login prompt on tty1;
 //   - run: typed until the login prompt, the one in front stopped first.
 func BenchmarkSwitchVM(b *testing.B) {
@@ -44,11 +48,17 @@ func BenchmarkSwitchVM(b *testing.B) {
 	}
 	first := toLogin("initns switch a", "a")
 	stopped := toLogin("initns switch b", "b")
+	bashOnVT(b, c, "a", 8)
+	bashOnVT(b, c, "b", 9)
 	mark, _, _ := c.Run("wc -l <"+daemonLog, 30*time.Second)
-	for i := 0; i < 5; i++ {
-		if _, rc, err := c.Run("initns switch a && initns switch b", 60*time.Second); err != nil || rc != 0 {
-			b.Fatalf("switch: status %d %v", rc, err)
-		}
+	writeGuestFile(b, c, "/tmp/answer.pl", answerScript)
+	out, rc, err := c.Run(consoleAnswers, 5*time.Minute)
+	if err != nil || rc != 0 {
+		b.Fatalf("switch, typed on the console: status %d %v\n%s", rc, err, out)
+	}
+	answered := answerDurations(out)
+	if len(answered) != 10 {
+		b.Fatalf("%d consoles answered, want 10:\n%s", len(answered), out)
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(mark))
 	log, _, _ := c.Run(fmt.Sprintf("tail -n +%d %s", n+1, daemonLog), 30*time.Second)
@@ -62,9 +72,12 @@ func BenchmarkSwitchVM(b *testing.B) {
 	p50, p90 := resident[len(resident)/2], resident[len(resident)*9/10]
 	fmt.Printf("\nBenchmarkSwitchVM, two systemd instances (QEMU -accel tcg, 1 vCPU, 1024 MB), guest clock:\n")
 	fmt.Printf("  switch to a resident instance (request served: thawed, running): p50 %v, p90 %v\n", p50, p90)
+	fmt.Printf("  switch to a resident instance (sent until a line typed on its VT is run by its bash): p50 %v, p90 %v\n",
+		answered[len(answered)/2], answered[len(answered)*9/10])
 	fmt.Printf("  switch to a stopped instance, to its login prompt: %v (first boot, nothing in front: %v)\n", stopped.d, first.d)
 	fmt.Printf("  run (stop the one in front, boot), to the login prompt: %v: %.0fx the switch to a resident instance (p50)\n", run.d, run.d.Seconds()/p50.Seconds())
 	b.ReportMetric(float64(p50)/1e6, "switch-resident-ms")
+	b.ReportMetric(float64(answered[len(answered)/2])/1e6, "switch-answer-ms")
 	report(b, run, "run-login-s")
 	if run.err == nil {
 		b.ReportMetric(run.d.Seconds()/p50.Seconds(), "run/switch")
@@ -80,6 +93,84 @@ func switchDurations(log string) []time.Duration {
 	for _, m := range switchServed.FindAllStringSubmatch(log, -1) {
 		if d, err := time.ParseDuration(m[1]); err == nil {
 			ds = append(ds, d)
+		}
+	}
+	slices.Sort(ds)
+	return ds
+}
+
+// answerScript is the perl that times a switch until the arriving
+// instance's console answers: a bash the bench left on its VT, a's on
+// tty8 (fd 8, screen /dev/vcs8 on fd 3), b's on tty9 (fd 9, /dev/vcs9 on
+// fd 6). Run from a's tree (chroot) in the guest's namespaces, it talks to
+// the guest's shell through two fifos (fds 4 and 5). Told "start", it
+// reads the clock (CLOCK_MONOTONIC) before the shell runs `initns switch`;
+// told the name and a digit k once the command returned, it types
+// "echo A$((k))Z" and Enter on that VT (TIOCSTI, as the keyboard would)
+// and reads its screen every 2 ms until "AkZ" shows: bash ran the line,
+// which a frozen bash cannot do. It answers the seconds since "start", or
+// "none" after 30 s.
+const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
+	`open(TA, "<&=8") or die $!; open(TB, "<&=9") or die $!; open(VA, "<&=3") or die $!; open(VB, "<&=6") or die $!; ` +
+	`open(G, "<&=4") or die $!; open(D, ">&=5") or die $!; select(D); $| = 1; ` +
+	`while (defined($l = <G>)) { chomp $l; if ($l eq "start") { $t0 = now(); print "ok\n"; next } ` +
+	`($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
+	`for $c (split //, "echo A\$(($k))Z\n") { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } ` +
+	`$end = now() + 30; ` +
+	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "A${k}Z") >= 0; ` +
+	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
+	`printf "%.6f\n", now() - $t0 }`
+
+// consoleAnswers is the guest's command line that switches 10 times
+// between a and b (b in front, each with a bash on its VT) and times each
+// switch with answerScript (in /tmp/answer.pl) until the arriving
+// instance's console answers; it prints "@@A seconds" per switch.
+const consoleAnswers = `rm -f /tmp/go /tmp/done; mkfifo /tmp/go /tmp/done; ` +
+	`chroot /var/lib/initns/rootfs/a perl - </tmp/answer.pl 8</dev/tty8 9</dev/tty9 3</dev/vcs8 6</dev/vcs9 4</tmp/go 5>/tmp/done & ` +
+	`exec 6>/tmp/go 7</tmp/done; ok=0; ` +
+	`for k in 0 1 2 3 4 5 6 7 8 9; do case $k in [02468]) n=a ;; *) n=b ;; esac; ` +
+	`echo start >&6; read -r r <&7; initns switch $n || break; echo "$n $k" >&6; read -r d <&7 || break; ` +
+	`echo "@@A $d"; [ "$d" = none ] && break; ok=$((ok+1)); done; ` +
+	`exec 6>&- 7<&-; wait; rm -f /tmp/go /tmp/done; [ $ok -eq 10 ]`
+
+// bashOnVT switches to name, brings VT n to front and leaves a bash
+// there in name, as a person logged in there (the VT's getty masked
+// first), then waits for its prompt.
+func bashOnVT(b *testing.B, c *Console, name string, n int) {
+	for _, cmd := range []string{
+		"initns switch " + name,
+		fmt.Sprintf("initns exec %s -- systemctl mask --runtime --now autovt@tty%d.service getty@tty%d.service", name, n, n),
+		fmt.Sprintf("chvt %d", n),
+		fmt.Sprintf(`initns exec %s -- systemd-run --unit=vt-bash sh -c 'exec bash --norc --noprofile -i <>/dev/tty%d >&0 2>&0'`, name, n),
+		fmt.Sprintf("i=0; while [ $i -lt 300 ]; do read -r -n 4000 scr </dev/vcs%d; case $scr in *bash-*) break ;; esac; sleep 0.1; i=$((i+1)); done; [ $i -lt 300 ]", n),
+	} {
+		if out, rc, err := c.Run(cmd, 2*time.Minute); err != nil || rc != 0 {
+			b.Fatalf("a bash on %s's tty%d: %s: status %d %v\n%s", name, n, cmd, rc, err, out)
+		}
+	}
+}
+
+// writeGuestFile writes text (no single quotes in it) to path on the
+// guest in pieces: the guest's shell reads at most ~1000 characters a line.
+func writeGuestFile(b *testing.B, c *Console, path, text string) {
+	c.Run("rm -f "+path, 30*time.Second)
+	for len(text) > 0 {
+		n := min(len(text), 600)
+		if _, rc, err := c.Run("printf %s '"+text[:n]+"' >>"+path, 30*time.Second); err != nil || rc != 0 {
+			b.Fatalf("write %s: status %d %v", path, rc, err)
+		}
+		text = text[n:]
+	}
+}
+
+var answerLine = regexp.MustCompile(`@@A ([0-9.]+)\n`)
+
+// answerDurations returns the times consoleAnswers printed, sorted.
+func answerDurations(out string) []time.Duration {
+	var ds []time.Duration
+	for _, m := range answerLine.FindAllStringSubmatch(out, -1) {
+		if s, err := strconv.ParseFloat(m[1], 64); err == nil {
+			ds = append(ds, time.Duration(s*float64(time.Second)))
 		}
 	}
 	slices.Sort(ds)
