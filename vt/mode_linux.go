@@ -22,7 +22,7 @@ type SwitchMode struct {
 // SwitchMode returns the switch mode of this VT (VT_GETMODE).
 func (t *Terminal) SwitchMode() (SwitchMode, error) {
 	var m vtMode
-	if err := ioctlPtr(t.fd, vtGetMode, unsafe.Pointer(&m)); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlPtr(fd, vtGetMode, unsafe.Pointer(&m)) }); err != nil {
 		return SwitchMode{}, fmt.Errorf("VT_GETMODE on %s: %w", t.path, err)
 	}
 	return SwitchMode{
@@ -39,7 +39,7 @@ func (t *Terminal) SetSwitchMode(s SwitchMode) error {
 	if s.Process {
 		m = vtMode{Mode: vtProcess, Relsig: int16(s.Release), Acqsig: int16(s.Acquire)}
 	}
-	if err := ioctlPtr(t.fd, vtSetMode, unsafe.Pointer(&m)); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlPtr(fd, vtSetMode, unsafe.Pointer(&m)) }); err != nil {
 		return fmt.Errorf("VT_SETMODE %+v on %s: %w", s, t.path, err)
 	}
 	return nil
@@ -48,7 +48,8 @@ func (t *Terminal) SetSwitchMode(s SwitchMode) error {
 // Graphics reports whether this VT is in graphics mode (KDGETMODE): the
 // kernel neither draws on it nor, with VT_AUTO, switches away from it.
 func (t *Terminal) Graphics() (bool, error) {
-	mode, err := unix.IoctlGetInt(t.fd, kdGetMode)
+	var mode int
+	err := t.ioctl(func(fd int) (err error) { mode, err = unix.IoctlGetInt(fd, kdGetMode); return err })
 	if err != nil {
 		return false, fmt.Errorf("KDGETMODE on %s: %w", t.path, err)
 	}
@@ -67,7 +68,7 @@ func (t *Terminal) SetGraphics() error {
 }
 
 func (t *Terminal) setDisplay(mode int) error {
-	if err := ioctlInt(t.fd, kdSetMode, mode); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlInt(fd, kdSetMode, mode) }); err != nil {
 		return fmt.Errorf("KDSETMODE %d on %s: %w", mode, t.path, err)
 	}
 	return nil
@@ -87,7 +88,8 @@ const (
 
 // KeyboardMode returns this VT's keyboard mode (KDGKBMODE).
 func (t *Terminal) KeyboardMode() (KeyboardMode, error) {
-	mode, err := unix.IoctlGetInt(t.fd, kdGKBMode)
+	var mode int
+	err := t.ioctl(func(fd int) (err error) { mode, err = unix.IoctlGetInt(fd, kdGKBMode); return err })
 	if err != nil {
 		return 0, fmt.Errorf("KDGKBMODE on %s: %w", t.path, err)
 	}
@@ -96,7 +98,7 @@ func (t *Terminal) KeyboardMode() (KeyboardMode, error) {
 
 // SetKeyboardMode sets this VT's keyboard mode (KDSKBMODE).
 func (t *Terminal) SetKeyboardMode(m KeyboardMode) error {
-	if err := ioctlInt(t.fd, kdSKBMode, int(m)); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlInt(fd, kdSKBMode, int(m)) }); err != nil {
 		return fmt.Errorf("KDSKBMODE %d on %s: %w", m, t.path, err)
 	}
 	return nil

@@ -17,6 +17,12 @@ var ErrSwitchTimeout = errors.New("VT switch did not happen in time")
 
 // Terminal is an open virtual terminal device (/dev/ttyN or /dev/tty0).
 // Its methods are safe for concurrent use: each is one or two ioctls.
+//
+// A hangup of the VT (vhangup(2), which getty and systemd do on every VT
+// they take, or Hangup) makes every descriptor open on it answer EIO for
+// good. The methods that only read or set the VT's state then run once
+// more on a descriptor opened afresh: a daemon that opened the VT a moment
+// before an instance's getty started must still be able to switch it.
 type Terminal struct {
 	fd   int
 	path string
@@ -56,7 +62,7 @@ func (t *Terminal) Close() error {
 // Active returns the number of the VT in front (VT_GETSTATE).
 func (t *Terminal) Active() (int, error) {
 	var st vtStat
-	if err := ioctlPtr(t.fd, vtGetState, unsafe.Pointer(&st)); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlPtr(fd, vtGetState, unsafe.Pointer(&st)) }); err != nil {
 		return 0, fmt.Errorf("VT_GETSTATE on %s: %w", t.path, err)
 	}
 	return int(st.Active), nil
@@ -68,19 +74,35 @@ func (t *Terminal) Active() (int, error) {
 // later, and one thread stays in VT_WAITACTIVE until it does, since the
 // kernel restarts that wait after every signal Go handles.
 func (t *Terminal) Activate(n int, timeout time.Duration) error {
-	if err := ioctlInt(t.fd, vtActivate, n); err != nil {
+	if err := t.ioctl(func(fd int) error { return ioctlInt(fd, vtActivate, n) }); err != nil {
 		return fmt.Errorf("VT_ACTIVATE %d on %s: %w", n, t.path, err)
 	}
 	return t.WaitActive(n, timeout)
 }
 
+// ioctl runs op on the terminal's descriptor and, if that descriptor was
+// hung up (EIO), once more on one opened afresh.
+func (t *Terminal) ioctl(op func(fd int) error) error {
+	err := op(t.fd)
+	if !errors.Is(err, unix.EIO) {
+		return err
+	}
+	fd, openErr := unix.Open(t.path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if openErr != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return op(fd)
+}
+
 // WaitActive waits until VT n is in front (VT_WAITACTIVE), at most timeout.
 func (t *Terminal) WaitActive(n int, timeout time.Duration) error {
-	// The waiter gets its own descriptor: if the wait outlives this call
-	// and the caller closes t, the number must not be reused under it.
-	fd, err := unix.FcntlInt(uintptr(t.fd), unix.F_DUPFD_CLOEXEC, 0)
+	// The waiter gets its own descriptor, opened afresh: if the wait
+	// outlives this call and the caller closes t, the number must not be
+	// reused under it, and t's may have been hung up.
+	fd, err := unix.Open(t.path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("dup %s: %w", t.path, err)
+		return fmt.Errorf("open %s: %w", t.path, err)
 	}
 	done := make(chan error, 1)
 	go func() {
