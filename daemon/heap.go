@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"sync/atomic"
 	"time"
 )
@@ -27,10 +27,6 @@ var (
 	releasing   atomic.Bool
 )
 
-// heapSamples are the heap's live and unswept objects, its free spans not
-// yet returned to the kernel, and the unused tails of its spans.
-var heapSamples = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/free:bytes", "/memory/classes/heap/unused:bytes"}
-
 // releaseMemory runs after every request: when the heap holds more than
 // heapKept, it collects and returns the free memory to the kernel
 // (debug.FreeOSMemory) on a goroutine of its own.
@@ -48,18 +44,13 @@ func releaseMemory(log *slog.Logger) {
 	})
 }
 
-// heapHeld is what the heap holds: heapSamples added up.
+// heapHeld is what the heap holds from the kernel: its spans, in use
+// or free, less what the scavenger already returned. runtime.MemStats
+// rather than runtime/metrics: that package builds its table of metrics
+// at every start of the binary (0.1 ms), and the client, the same
+// binary, pays it for nothing.
 func heapHeld() uint64 {
-	s := make([]metrics.Sample, len(heapSamples))
-	for i, name := range heapSamples {
-		s[i].Name = name
-	}
-	metrics.Read(s)
-	var held uint64
-	for _, x := range s {
-		if x.Value.Kind() == metrics.KindUint64 {
-			held += x.Value.Uint64()
-		}
-	}
-	return held
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapSys - m.HeapReleased
 }
