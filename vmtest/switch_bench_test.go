@@ -22,6 +22,9 @@ import (
 //     from before `initns switch` until a bash left on its VT has run a
 //     line typed there (TIOCSTI) right after the command returned, p50
 //     and p90;
+//   - where that time goes: the freeze and the thaw (with the console's
+//     move) as the daemon logged them, a line typed with no switch (what
+//     the measure itself costs), and a start of the client;
 //   - switch to a stopped instance: typed until its login prompt on tty1;
 //   - run: typed until the login prompt, the one in front stopped first.
 func BenchmarkSwitchVM(b *testing.B) {
@@ -62,10 +65,18 @@ func BenchmarkSwitchVM(b *testing.B) {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(mark))
 	log, _, _ := c.Run(fmt.Sprintf("tail -n +%d %s", n+1, daemonLog), 30*time.Second)
-	resident := switchDurations(log)
+	resident := logDurations(log, switchServed)
 	if len(resident) != 10 {
 		b.Fatalf("%d switches in the daemon's log, want 10", len(resident))
 	}
+	parks, resumes, arrivals := logDurations(log, parkLine), logDurations(log, resumeLine), logDurations(log, arriveLine)
+	out, rc, err = c.Run(typedAnswers, 5*time.Minute)
+	if err != nil || rc != 0 {
+		b.Fatalf("a line typed on the console in front: status %d %v\n%s", rc, err, out)
+	}
+	typed := answerDurations(out)
+	clientStart := guestTimed(b, c, "initns --version, 20 times", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do initns --version >/dev/null; done", time.Minute)
+	forkExec := guestTimed(b, c, "busybox true, 20 times", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do busybox true; done", time.Minute)
 	c.Run("initns stop a", 2*time.Minute)
 	run := toLogin("initns run a", "a")
 
@@ -74,6 +85,9 @@ func BenchmarkSwitchVM(b *testing.B) {
 	fmt.Printf("  switch to a resident instance (request served: thawed, running): p50 %v, p90 %v\n", p50, p90)
 	fmt.Printf("  switch to a resident instance (sent until a line typed on its VT is run by its bash): p50 %v, p90 %v\n",
 		answered[len(answered)/2], answered[len(answered)*9/10])
+	fmt.Printf("  where the time goes, p50: freeze the one in front %v (its VT left), thaw the arriving one %v (its VT in front: %v);\n"+
+		"    a line typed on the VT in front, no switch, until its bash ran it: %v; a start of the client (initns --version): %v, of busybox true: %v\n",
+		median(parks), median(resumes), median(arrivals), median(typed), clientStart.d/20, forkExec.d/20)
 	fmt.Printf("  switch to a stopped instance, to its login prompt: %v (first boot, nothing in front: %v)\n", stopped.d, first.d)
 	fmt.Printf("  run (stop the one in front, boot), to the login prompt: %v: %.0fx the switch to a resident instance (p50)\n", run.d, run.d.Seconds()/p50.Seconds())
 	b.ReportMetric(float64(p50)/1e6, "switch-resident-ms")
@@ -84,19 +98,32 @@ func BenchmarkSwitchVM(b *testing.B) {
 	}
 }
 
-var switchServed = regexp.MustCompile(`command=switch .*ok=true .*duration=(\S+)`)
+var (
+	switchServed = regexp.MustCompile(`command=switch .*ok=true .*duration=(\S+)`)
+	parkLine     = regexp.MustCompile(`msg=state instance=\S+ state=resident took=(\S+)`)
+	resumeLine   = regexp.MustCompile(`msg=state instance=\S+ state=running resumed=true took=(\S+)`)
+	arriveLine   = regexp.MustCompile(`msg="console: arrived" .*took=(\S+)`)
+)
 
-// switchDurations returns the durations of the switch requests the
-// daemon's log lines record, sorted.
-func switchDurations(log string) []time.Duration {
+// logDurations returns the durations that re's first group finds in the
+// daemon's log lines, sorted.
+func logDurations(log string, re *regexp.Regexp) []time.Duration {
 	var ds []time.Duration
-	for _, m := range switchServed.FindAllStringSubmatch(log, -1) {
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
 		if d, err := time.ParseDuration(m[1]); err == nil {
 			ds = append(ds, d)
 		}
 	}
 	slices.Sort(ds)
 	return ds
+}
+
+// median is the middle of sorted ds, 0 for none.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[len(ds)/2]
 }
 
 // answerScript is the perl that times a switch until the arriving
@@ -125,13 +152,22 @@ const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or d
 // between a and b (b in front, each with a bash on its VT) and times each
 // switch with answerScript (in /tmp/answer.pl) until the arriving
 // instance's console answers; it prints "@@A seconds" per switch.
-const consoleAnswers = `rm -f /tmp/go /tmp/done; mkfifo /tmp/go /tmp/done; ` +
-	`chroot /var/lib/initns/rootfs/a perl - </tmp/answer.pl 8</dev/tty8 9</dev/tty9 3</dev/vcs8 6</dev/vcs9 4</tmp/go 5>/tmp/done & ` +
-	`exec 6>/tmp/go 7</tmp/done; ok=0; ` +
-	`for k in 0 1 2 3 4 5 6 7 8 9; do case $k in [02468]) n=a ;; *) n=b ;; esac; ` +
-	`echo start >&6; read -r r <&7; initns switch $n || break; echo "$n $k" >&6; read -r d <&7 || break; ` +
-	`echo "@@A $d"; [ "$d" = none ] && break; ok=$((ok+1)); done; ` +
-	`exec 6>&- 7<&-; wait; rm -f /tmp/go /tmp/done; [ $ok -eq 10 ]`
+var consoleAnswers = typedLines("case $k in [02468]) n=a ;; *) n=b ;; esac; ", "initns switch $n || break; ")
+
+// typedAnswers is consoleAnswers without the switches: 10 lines typed on
+// b's VT, in front, each timed until b's bash ran it. It is what the
+// measure itself costs under emulation.
+var typedAnswers = typedLines("n=b; ", "")
+
+func typedLines(pick, between string) string {
+	return `rm -f /tmp/go /tmp/done; mkfifo /tmp/go /tmp/done; ` +
+		`chroot /var/lib/initns/rootfs/a perl - </tmp/answer.pl 8</dev/tty8 9</dev/tty9 3</dev/vcs8 6</dev/vcs9 4</tmp/go 5>/tmp/done & ` +
+		`exec 6>/tmp/go 7</tmp/done; ok=0; ` +
+		`for k in 0 1 2 3 4 5 6 7 8 9; do ` + pick +
+		`echo start >&6; read -r r <&7; ` + between + `echo "$n $k" >&6; read -r d <&7 || break; ` +
+		`echo "@@A $d"; [ "$d" = none ] && break; ok=$((ok+1)); done; ` +
+		`exec 6>&- 7<&-; wait; rm -f /tmp/go /tmp/done; [ $ok -eq 10 ]`
+}
 
 // bashOnVT switches to name, brings VT n to front and leaves a bash
 // there in name, as a person logged in there (the VT's getty masked

@@ -95,7 +95,7 @@ func TestSwitch(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			g.sh("initns switch b && initns switch a")
 		}
-		ds := switchDurations(g.logSince(n))
+		ds := logDurations(g.logSince(n), switchServed)
 		if len(ds) != 10 {
 			t.Fatalf("%d switches logged, want 10", len(ds))
 		}

@@ -86,6 +86,7 @@ func (m *Manager) Arrive(name string, s *Screen) {
 	if s == nil {
 		return
 	}
+	start := time.Now()
 	term, err := vt.OpenVT(s.VT)
 	if err != nil {
 		m.log.Error("console: the instance's VT", "instance", name, "vt", s.VT, "err", err)
@@ -115,7 +116,7 @@ func (m *Manager) Arrive(name string, s *Screen) {
 	if err := term.Activate(s.VT, m.cfg.SwitchTimeout); err != nil {
 		m.log.Error("console: bring the instance's VT to front", "instance", name, "vt", s.VT, "err", err)
 	}
-	m.log.Info("console: arrived", "instance", name, "vt", s.VT)
+	m.log.Info("console: arrived", "instance", name, "vt", s.VT, "took", time.Since(start))
 }
 
 // leavable makes the kernel switch away from VT n, recorded as s: it
