@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -16,7 +17,7 @@ import (
 
 // Main runs the client and returns its exit status.
 func Main(args []string) int {
-	app := newApp(os.Stdout, os.Stderr)
+	app := newApp(os.Stdout, os.Stderr, args)
 	var unknown error
 	app.CommandNotFound = func(c *cli.Context, cmd string) {
 		unknown = usageErr{fmt.Sprintf("unknown command %q: see initns help", cmd)}
@@ -56,8 +57,10 @@ type usageErr struct{ msg string }
 
 func (e usageErr) Error() string { return e.msg }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+// newApp builds the command line for args (nil: every command, for help
+// and the tests).
+func newApp(stdout, stderr io.Writer, args []string) *cli.App {
+	app := &cli.App{
 		Name:                 "initns",
 		Usage:                "keep several OS root filesystems and boot one at a time over this kernel",
 		Version:              proto.Version,
@@ -80,8 +83,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
-		Commands: commands(),
 	}
+	app.Commands = commands(typed(app.Flags, args))
+	return app
+}
+
+// typed is the command named in args (argv), after the global flags and
+// their values: "" when there is none.
+func typed(global []cli.Flag, args []string) string {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		if !strings.Contains(a, "=") && takesValue(global, strings.TrimLeft(a, "-")) {
+			i++
+		}
+	}
+	return ""
 }
 
 // onUsageError marks cli's own usage errors (unknown flags, bad values) so
@@ -107,14 +126,22 @@ var actions = map[string]cli.ActionFunc{
 }
 
 // commands builds the command line from proto.Verbs, plus completion, the
-// client's alone.
-func commands() []*cli.Command {
+// client's alone. With only naming a verb, the command typed, it builds
+// that one alone: a command typed at a shell pays for its own flags and
+// not for the thirty others' (their flag sets, urfave/cli's setup of each,
+// a tenth of a millisecond). Help of the whole command line and unknown
+// commands get them all.
+func commands(only string) []*cli.Command {
+	verbs := append(proto.Verbs[:len(proto.Verbs):len(proto.Verbs)], proto.ClientVerbs...)
+	client := func(v proto.Verb) bool { return !v.Debug && !v.Internal && v.Name != "help" }
+	if i := slices.IndexFunc(verbs, func(v proto.Verb) bool { return v.Name == only }); i >= 0 && client(verbs[i]) {
+		verbs = verbs[i : i+1]
+	}
 	var cmds []*cli.Command
-	for _, v := range append(proto.Verbs[:len(proto.Verbs):len(proto.Verbs)], proto.ClientVerbs...) {
-		if v.Debug || v.Internal || v.Name == "help" {
-			continue
+	for _, v := range verbs {
+		if client(v) {
+			cmds = append(cmds, command(v))
 		}
-		cmds = append(cmds, command(v))
 	}
 	cmds = append(cmds, &cli.Command{Name: "completion", Usage: "print the bash completion script: source <(initns completion bash)", ArgsUsage: "bash", Action: completion})
 	for _, c := range cmds {

@@ -13,7 +13,7 @@ import (
 // the protocol's table, with its flags, and checks its arity as the
 // daemon does.
 func TestCommandsFromVerbs(t *testing.T) {
-	app := newApp(nil, nil)
+	app := newApp(nil, nil, nil)
 	app.Setup() // adds urfave/cli's help, the client's side of verb help
 	for _, v := range append(proto.Verbs[:len(proto.Verbs):len(proto.Verbs)], proto.ClientVerbs...) {
 		c := find(app.Commands, v.Name)
