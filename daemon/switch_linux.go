@@ -57,7 +57,9 @@ func (d *Daemon) transition(name, why string, plan func(front string, frozen boo
 		return nil
 	}()
 	d.saveOrder()
-	d.enforceResidents()
+	// Off the request's path: an eviction stops another instance, which
+	// the one who asked for this switch need not wait for.
+	spawn(d.log, "memory policy", d.enforceResidents)
 	return err
 }
 

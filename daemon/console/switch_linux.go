@@ -111,7 +111,7 @@ func (m *Manager) Arrive(name string, s *Screen) {
 		return
 	}
 	if active, err := term.Active(); err == nil && active != s.VT {
-		m.leavable(active, m.record(active))
+		m.leavable(active, m.modes(active))
 	}
 	if err := term.Activate(s.VT, m.cfg.SwitchTimeout); err != nil {
 		m.log.Error("console: bring the instance's VT to front", "instance", name, "vt", s.VT, "err", err)
@@ -131,6 +131,17 @@ func (m *Manager) leavable(n int, s *Screen) {
 
 // record reads VT n's modes and, in text mode, what it shows.
 func (m *Manager) record(n int) *Screen {
+	s := m.modes(n)
+	if !s.Graphics {
+		if cells, err := vt.Cells(n); err == nil {
+			s.Cells = cells
+		}
+	}
+	return s
+}
+
+// modes reads VT n's keyboard, display and switch modes.
+func (m *Manager) modes(n int) *Screen {
 	s := &Screen{VT: n, Keyboard: vt.KeyboardUnicode}
 	term, err := vt.OpenVT(n)
 	if err != nil {
@@ -144,11 +155,6 @@ func (m *Manager) record(n int) *Screen {
 	s.Graphics, _ = term.Graphics()
 	if mode, err := term.SwitchMode(); err == nil {
 		s.Held = mode.Process
-	}
-	if !s.Graphics {
-		if cells, err := vt.Cells(n); err == nil {
-			s.Cells = cells
-		}
 	}
 	return s
 }
