@@ -1,21 +1,17 @@
 package daemon_test
 
 import (
-	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"initns/internal/inittrace"
 	"initns/proto"
 )
 
@@ -103,40 +99,18 @@ func BenchmarkClient(b *testing.B) {
 // packages that cost most: where a dependency's eager work shows first.
 func printInitCost(b *testing.B, name, bin string, args ...string) {
 	const starts = 20
-	cost := map[string]float64{} // ms per package, summed over the starts
+	var trace bytes.Buffer
 	for range starts {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		cmd.Stderr = &trace
 		cmd.Run() // the minimal client refuses "version": only its start counts
-		sc := bufio.NewScanner(&stderr)
-		for sc.Scan() {
-			// init PKG @T ms, C ms clock, N bytes, A allocs
-			f := strings.Fields(sc.Text())
-			if len(f) < 5 || f[0] != "init" {
-				continue
-			}
-			ms, err := strconv.ParseFloat(f[4], 64)
-			if err != nil {
-				b.Fatalf("inittrace line %q: %v", sc.Text(), err)
-			}
-			cost[f[1]] += ms
-		}
 	}
-	pkgs := make([]string, 0, len(cost))
-	total := 0.0
-	for p, ms := range cost {
-		pkgs = append(pkgs, p)
-		total += ms
+	s, err := inittrace.Read(trace.String(), starts)
+	if err != nil {
+		b.Fatal(err)
 	}
-	slices.SortFunc(pkgs, func(x, y string) int { return cmp.Compare(cost[y], cost[x]) })
-	var top []string
-	for _, p := range pkgs[:min(6, len(pkgs))] {
-		top = append(top, fmt.Sprintf("%s %.2f", p, cost[p]/starts))
-	}
-	fmt.Printf("package initialisation of %s: %.2f ms over %d packages; most (ms): %s\n",
-		name, total/starts, len(pkgs), strings.Join(top, ", "))
+	fmt.Printf("package initialisation of %s: %v\n", name, s)
 }
 
 // buildCClient builds testdata/cclient statically, as a C client would

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"initns/internal/inittrace"
 )
 
 // BenchmarkSwitchVM measures `switch` between two real Debian systemd
@@ -59,7 +61,7 @@ func BenchmarkSwitchVM(b *testing.B) {
 	if err != nil || rc != 0 {
 		b.Fatalf("switch, typed on the console: status %d %v\n%s", rc, err, out)
 	}
-	answered := answerDurations(out)
+	answered, returned := answerDurations(out)
 	if len(answered) != 10 {
 		b.Fatalf("%d consoles answered, want 10:\n%s", len(answered), out)
 	}
@@ -74,8 +76,9 @@ func BenchmarkSwitchVM(b *testing.B) {
 	if err != nil || rc != 0 {
 		b.Fatalf("a line typed on the console in front: status %d %v\n%s", rc, err, out)
 	}
-	typed := answerDurations(out)
-	clientStart := guestTimed(b, c, "initns --version, 20 times", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do initns --version >/dev/null; done", time.Minute)
+	typed, _ := answerDurations(out)
+	clientStart := guestTimed(b, c, "initns ls, 20 times", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do initns ls >/dev/null; done", time.Minute)
+	inits, _, _ := c.Run("for i in 1 2 3 4 5; do GODEBUG=inittrace=1 initns ls 2>&1 >/dev/null; done", time.Minute)
 	forkExec := guestTimed(b, c, "busybox true, 20 times", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do busybox true; done", time.Minute)
 	c.Run("initns stop a", 2*time.Minute)
 	run := toLogin("initns run a", "a")
@@ -85,9 +88,15 @@ func BenchmarkSwitchVM(b *testing.B) {
 	fmt.Printf("  switch to a resident instance (request served: thawed, running): p50 %v, p90 %v\n", p50, p90)
 	fmt.Printf("  switch to a resident instance (sent until a line typed on its VT is run by its bash): p50 %v, p90 %v\n",
 		answered[len(answered)/2], answered[len(answered)*9/10])
-	fmt.Printf("  where the time goes, p50: freeze the one in front %v (its VT left), thaw the arriving one %v (its VT in front: %v);\n"+
-		"    a line typed on the VT in front, no switch, until its bash ran it: %v; a start of the client (initns --version): %v, of busybox true: %v\n",
+	fmt.Printf("  where the time goes, p50: the command typed until it returned %v; ", median(returned))
+	fmt.Printf("freeze the one in front %v (its VT left), thaw the arriving one %v (its VT in front: %v);\n"+
+		"    a line typed on the VT in front, no switch, until its bash ran it: %v; the client typed (initns ls): %v, of busybox true: %v\n",
 		median(parks), median(resumes), median(arrivals), median(typed), clientStart.d/20, forkExec.d/20)
+	initCost, err := inittrace.Read(inits, 5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("    the client's package initialisation under emulation: %v\n", initCost)
 	fmt.Printf("  switch to a stopped instance, to its login prompt: %v (first boot, nothing in front: %v)\n", stopped.d, first.d)
 	fmt.Printf("  run (stop the one in front, boot), to the login prompt: %v: %.0fx the switch to a resident instance (p50)\n", run.d, run.d.Seconds()/p50.Seconds())
 	b.ReportMetric(float64(p50)/1e6, "switch-resident-ms")
@@ -135,18 +144,18 @@ func median(ds []time.Duration) time.Duration {
 // told the name and a digit k once the command returned, it types
 // "echo A$((k))Z" and Enter on that VT (TIOCSTI, as the keyboard would)
 // and reads its screen every 2 ms until "AkZ" shows: bash ran the line,
-// which a frozen bash cannot do. It answers the seconds since "start", or
-// "none" after 30 s.
+// which a frozen bash cannot do. It answers the seconds from "start"
+// until then and until the command returned, or "none" after 30 s.
 const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
 	`open(TA, "<&=8") or die $!; open(TB, "<&=9") or die $!; open(VA, "<&=3") or die $!; open(VB, "<&=6") or die $!; ` +
 	`open(G, "<&=4") or die $!; open(D, ">&=5") or die $!; select(D); $| = 1; ` +
 	`while (defined($l = <G>)) { chomp $l; if ($l eq "start") { $t0 = now(); print "ok\n"; next } ` +
-	`($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
+	`$t1 = now(); ($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
 	`for $c (split //, "echo A\$(($k))Z\n") { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } ` +
 	`$end = now() + 30; ` +
 	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "A${k}Z") >= 0; ` +
 	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
-	`printf "%.6f\n", now() - $t0 }`
+	`printf "%.6f %.6f\n", now() - $t0, $t1 - $t0 }`
 
 // consoleAnswers is the guest's command line that switches 10 times
 // between a and b (b in front, each with a bash on its VT) and times each
@@ -199,16 +208,20 @@ func writeGuestFile(b *testing.B, c *Console, path, text string) {
 	}
 }
 
-var answerLine = regexp.MustCompile(`@@A ([0-9.]+)\n`)
+var answerLine = regexp.MustCompile(`@@A ([0-9.]+) ([0-9.]+)\n`)
 
-// answerDurations returns the times consoleAnswers printed, sorted.
-func answerDurations(out string) []time.Duration {
-	var ds []time.Duration
+// answerDurations returns the times consoleAnswers printed, sorted: until
+// the console answered, and until the command returned.
+func answerDurations(out string) (answered, returned []time.Duration) {
 	for _, m := range answerLine.FindAllStringSubmatch(out, -1) {
-		if s, err := strconv.ParseFloat(m[1], 64); err == nil {
-			ds = append(ds, time.Duration(s*float64(time.Second)))
+		a, aerr := strconv.ParseFloat(m[1], 64)
+		r, rerr := strconv.ParseFloat(m[2], 64)
+		if aerr == nil && rerr == nil {
+			answered = append(answered, time.Duration(a*float64(time.Second)))
+			returned = append(returned, time.Duration(r*float64(time.Second)))
 		}
 	}
-	slices.Sort(ds)
-	return ds
+	slices.Sort(answered)
+	slices.Sort(returned)
+	return answered, returned
 }
