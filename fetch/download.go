@@ -94,6 +94,36 @@ func (o *Options) partialPath(sha string) string {
 	return filepath.Join(o.Cache, "partial", "sha256-"+sha)
 }
 
+// staleAfter is how long an unfinished download waits in the cache to be
+// resumed: one left alone longer (a pull given up with Ctrl+C and never
+// tried again) is removed by the next pull, so that the cache does not
+// keep every abandoned download for ever.
+const staleAfter = 7 * 24 * time.Hour
+
+// pruneStale removes the partial downloads in dir untouched for
+// staleAfter, except one a pull is writing now (locked).
+func pruneStale(dir string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < staleAfter {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.Remove(path)
+		}
+		f.Close()
+	}
+}
+
 // download fetches b into the cache and returns the verified file's path.
 // A partial file from an earlier attempt is resumed with an HTTP Range
 // request; a complete one is verified and returned at once. The file is
@@ -103,6 +133,7 @@ func (o *Options) download(ctx context.Context, b blob, counted func(int64)) (st
 	if err := os.MkdirAll(filepath.Join(o.Cache, "partial"), 0o700); err != nil {
 		return "", fmt.Errorf("download cache: %w", err)
 	}
+	pruneStale(filepath.Join(o.Cache, "partial"), time.Now())
 	path := o.partialPath(b.sha256)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

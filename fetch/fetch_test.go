@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestInside(t *testing.T) {
@@ -142,6 +145,37 @@ func TestDownloadResume(t *testing.T) {
 	}
 	if _, err := os.Stat(o.partialPath(bad.sha256)); err == nil {
 		t.Fatal("a download of the wrong digest was kept")
+	}
+}
+
+// TestPruneStale: a partial download untouched for a week goes, unless a
+// pull holds it; a recent one stays for its resume.
+func TestPruneStale(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	old := now.Add(-staleAfter - time.Hour)
+	for name, mtime := range map[string]time.Time{"sha256-old": old, "sha256-held": old, "sha256-recent": now.Add(-staleAfter + time.Hour)} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := os.Open(filepath.Join(dir, "sha256-held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := unix.Flock(int(held.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	pruneStale(dir, now)
+	for name, want := range map[string]bool{"sha256-old": false, "sha256-held": true, "sha256-recent": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, want)
+		}
 	}
 }
 
