@@ -151,7 +151,13 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 	}
 	if !kill {
 		halt := d.haltRequest(b.name)
-		err := initsys.Ask(initsys.Target{Pid: b.pid, PidFD: b.pidfd}, halt)
+		target := initsys.Target{Pid: b.pid, PidFD: b.pidfd}
+		if halt.Container {
+			if err := target.TellContainer(); err != nil {
+				d.log.Warn("could not tell systemd it runs in a container; its shutdown may turn off the machine's swap and detach its unused loop and device-mapper devices", "instance", b.name, "err", err)
+			}
+		}
+		err := initsys.Ask(target, halt)
 		if err == nil {
 			d.log.Info("asked to power off", "instance", b.name, "how", halt.String())
 			select {

@@ -63,6 +63,55 @@ func (t Target) root() (int, error) {
 	return fd, nil
 }
 
+// TellContainer makes the instance's systemd-shutdown, the program its
+// systemd ends with, take the instance for a container: it reads
+// /run/host/container-manager (systemd 247 and later), written here into
+// the instance's own /run. Taken for a machine, it would sync every file
+// system, turn off all the machine's swap and detach every loop, device-
+// mapper and MD device not in use: the machine's, and those of the other
+// systems on it. Its PID 1, already running, has decided long before and
+// is not affected. Nothing is written unless /run is a tmpfs of the
+// instance's own, which ends with it, so that the next boot is not a
+// container's.
+func (t Target) TellContainer() error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	run, err := OpenInRoot(root, "/run", unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(run.Fd()), &fs); err != nil {
+		return fmt.Errorf("statfs /run: %w", err)
+	}
+	if fs.Type != unix.TMPFS_MAGIC {
+		return fmt.Errorf("its /run is no tmpfs (file system %#x): nothing written there, which would outlive this boot", fs.Type)
+	}
+	if err := unix.Mkdirat(int(run.Fd()), "host", 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("mkdir /run/host: %w", err)
+	}
+	f, err := OpenInRoot(root, ContainerManager, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NONBLOCK|unix.O_NOCTTY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", ContainerManager)
+	}
+	if _, err := f.WriteString("initns\n"); err != nil {
+		return fmt.Errorf("write %s: %w", ContainerManager, err)
+	}
+	return nil
+}
+
+// ContainerManager is where systemd looks for the container manager's
+// name (TellContainer).
+const ContainerManager = "/run/host/container-manager"
+
 // ErrNoInitctl means sysvinit's control FIFO was not there or nobody read
 // it: the init is not sysvinit after all, or not yet listening.
 var ErrNoInitctl = errors.New("no sysvinit control FIFO to write to")

@@ -42,6 +42,10 @@ type Request struct {
 	Runlevel byte           // sysvinit: '0' or '6' through /run/initctl
 	Runit    bool           // runit: make /etc/runit/stopit executable first
 	Reboot   bool           // runit: and /etc/runit/reboot too
+	// Container: systemd is told first that it runs in a container
+	// (Target.TellContainer), so that its last step leaves the machine's
+	// devices alone.
+	Container bool
 }
 
 func (r Request) String() string {
@@ -66,7 +70,7 @@ const sigRTMin = 34
 // openrc-init's handlers (SIGINT reboots; SIGTERM and SIGPWR halt, which a
 // PID namespace's init cannot tell from a poweroff).
 var languages = map[Kind][3]Request{
-	Systemd:    {{Signal: sigRTMin + 4}, {Signal: sigRTMin + 5}, {Signal: sigRTMin + 3}},
+	Systemd:    {{Signal: sigRTMin + 4, Container: true}, {Signal: sigRTMin + 5, Container: true}, {Signal: sigRTMin + 3, Container: true}},
 	SysVinit:   {{Runlevel: '0'}, {Runlevel: '6'}, {Runlevel: '0'}},
 	Busybox:    {{Signal: syscall.SIGUSR2}, {Signal: syscall.SIGTERM}, {Signal: syscall.SIGUSR1}},
 	Runit:      {{Runit: true, Signal: syscall.SIGCONT}, {Runit: true, Reboot: true, Signal: syscall.SIGCONT}, {Runit: true, Signal: syscall.SIGCONT}},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -196,5 +197,47 @@ func TestAskRunitDebian(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc/runit/stopit")); err == nil {
 		t.Error("a stray /etc/runit/stopit was left in a Debian tree")
+	}
+}
+
+// TestTellContainer: systemd's container-manager file is written into the
+// instance's /run when that is a tmpfs, through an absolute /run/host
+// link that stays inside the root; a /run on the root's own file system
+// gets nothing, which would outlive the boot.
+func TestTellContainer(t *testing.T) {
+	root := mkroot(t, nil, nil)
+	run := filepath.Join(root, "run")
+	target := Target{Pid: os.Getpid(), PidFD: -1, Root: root}
+	if err := target.TellContainer(); err == nil || !strings.Contains(err.Error(), "no tmpfs") {
+		t.Fatalf("TellContainer with /run on the root's file system: %v, want a refusal", err)
+	}
+	if _, err := os.Lstat(filepath.Join(run, "host")); err == nil {
+		t.Fatal("something was written into a /run that outlives the boot")
+	}
+	if err := unix.Mount("tmpfs", run, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(run, unix.MNT_DETACH)
+	if err := os.Symlink("/run/elsewhere", filepath.Join(run, "host")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(run, "elsewhere"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.TellContainer(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(run, "elsewhere/container-manager"))
+	if err != nil || string(got) != "initns\n" {
+		t.Fatalf("container-manager: %q %v, want \"initns\\n\" inside the root", got, err)
+	}
+	if _, err := os.Lstat("/run/elsewhere"); err == nil {
+		t.Error("the link was followed onto the host")
+	}
+	if r := Plan(Systemd, 0, 0, Poweroff); !r.Container {
+		t.Errorf("systemd's poweroff does not tell it it runs in a container: %+v", r)
+	}
+	if r := Plan(SysVinit, 0, 0, Poweroff); r.Container {
+		t.Errorf("sysvinit's poweroff is told about containers: %+v", r)
 	}
 }

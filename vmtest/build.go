@@ -67,11 +67,7 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 		{"sh", "testdata/vm/mkimage.sh", a.TestinitImage, testinit},
 	}
 	if withBinary {
-		// Built as the Makefile builds it: the guests time commands
-		// typed at their shell, and the man-page generator the tag
-		// leaves out and the symbols cost the client a third more time
-		// to start (a sixth of a switch's answer under emulation).
-		steps = append(steps, []string{"go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", a.Binary, "."})
+		steps = append(steps, buildBinary(a.Binary))
 		mk = append(mk, "-b", a.Binary)
 	} else {
 		a.Binary = ""
@@ -83,6 +79,23 @@ func Build(dir string, withBinary bool) (*Artifacts, error) {
 		}
 	}
 	return a, nil
+}
+
+// BuildBinary builds initns into out, as the Makefile does.
+func BuildBinary(out string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	return run(root, buildBinary(out))
+}
+
+// buildBinary is the command that builds initns as the Makefile does: the
+// guests time commands typed at their shell, and the man-page generator
+// the tag leaves out and the symbols cost the client a third more time to
+// start (a sixth of a switch's answer under emulation).
+func buildBinary(out string) []string {
+	return []string{"go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", out, "."}
 }
 
 func run(dir string, argv []string) error {

@@ -751,7 +751,7 @@ func openPty() (*os.File, *os.File, error) {
 func benchHostInitns(b *testing.B, a *Artifacts, fs, init string) (run, stop figure) {
 	what := init + " with initns on this host"
 	fails := func(err error) (figure, figure) { f := fail(b, what, err); return f, f }
-	d, err := startBenchDaemon(b, a, fs)
+	d, err := startHostDaemon(b, a.Binary, fs)
 	if err != nil {
 		return fails(err)
 	}
@@ -807,8 +807,9 @@ func clearHostVT1() error {
 	return os.WriteFile("/dev/vcs1", bytes.Repeat([]byte(" "), int(hdr[0])*int(hdr[1])), 0)
 }
 
-// benchDaemon is a daemon started in the background for the benchmark.
-type benchDaemon struct {
+// hostDaemon is a daemon started in the background on this host, for the
+// benchmark and the host tests of real trees.
+type hostDaemon struct {
 	bin, root, sock, cgroup string
 	console                 *arrivals
 	pty, tty                *os.File
@@ -816,10 +817,10 @@ type benchDaemon struct {
 	done                    chan struct{}
 }
 
-func startBenchDaemon(b *testing.B, a *Artifacts, fs string) (*benchDaemon, error) {
+func startHostDaemon(b testing.TB, binary, fs string) (*hostDaemon, error) {
 	dir := b.TempDir()
 	for _, name := range []string{"init", "initns"} {
-		if err := os.Symlink(a.Binary, filepath.Join(dir, name)); err != nil {
+		if err := os.Symlink(binary, filepath.Join(dir, name)); err != nil {
 			return nil, err
 		}
 	}
@@ -833,7 +834,7 @@ func startBenchDaemon(b *testing.B, a *Artifacts, fs string) (*benchDaemon, erro
 	if err != nil {
 		return nil, err
 	}
-	d := &benchDaemon{tty: tty, bin: dir, root: filepath.Join(fs, "state"), sock: filepath.Join(dir, "initns.sock"),
+	d := &hostDaemon{tty: tty, bin: dir, root: filepath.Join(fs, "state"), sock: filepath.Join(dir, "initns.sock"),
 		cgroup:  filepath.Join(mnt, fmt.Sprintf("initns-bench-%d", os.Getpid())),
 		console: newArrivals(benchTee()), pty: pty, done: make(chan struct{})}
 	go io.Copy(d.console, pty)
@@ -859,13 +860,13 @@ func startBenchDaemon(b *testing.B, a *Artifacts, fs string) (*benchDaemon, erro
 	}
 }
 
-func (d *benchDaemon) client(args ...string) (string, error) {
+func (d *hostDaemon) client(args ...string) (string, error) {
 	out, err := exec.Command(filepath.Join(d.bin, "initns"), append([]string{"--socket", d.sock}, args...)...).CombinedOutput()
 	return string(out), err
 }
 
 // close kills the daemon and whatever it left in its cgroups.
-func (d *benchDaemon) close() {
+func (d *hostDaemon) close() {
 	d.cmd.Process.Kill()
 	<-d.done
 	if p, err := cgroupfs.OpenParent(d.cgroup); err == nil {
