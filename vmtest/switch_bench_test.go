@@ -160,7 +160,8 @@ const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or d
 // consoleAnswers is the guest's command line that switches 10 times
 // between a and b (b in front, each with a bash on its VT) and times each
 // switch with answerScript (in /tmp/answer.pl) until the arriving
-// instance's console answers; it prints "@@A seconds" per switch.
+// instance's console answers; it prints "@@A ANSWERED RETURNED" (seconds)
+// per switch.
 var consoleAnswers = typedLines("case $k in [02468]) n=a ;; *) n=b ;; esac; ", "initns switch $n || break; ")
 
 // typedAnswers is consoleAnswers without the switches: 10 lines typed on
@@ -168,6 +169,9 @@ var consoleAnswers = typedLines("case $k in [02468]) n=a ;; *) n=b ;; esac; ", "
 // measure itself costs under emulation.
 var typedAnswers = typedLines("n=b; ", "")
 
+// typedLines is the command line of ten timed lines: pick sets n, the
+// instance whose VT is typed on, from k; between runs after the clock
+// starts and before the typing.
 func typedLines(pick, between string) string {
 	return `rm -f /tmp/go /tmp/done; mkfifo /tmp/go /tmp/done; ` +
 		`chroot /var/lib/initns/rootfs/a perl - </tmp/answer.pl 8</dev/tty8 9</dev/tty9 3</dev/vcs8 6</dev/vcs9 4</tmp/go 5>/tmp/done & ` +
