@@ -9,5 +9,6 @@
 // What a server sends is bounded: indexes and checksum files by size, a
 // download by the size its index announces and by its digest, a server
 // that stalls by a timeout, redirects by Go's ten, an image by its layer
-// count (MaxLayers), and an index's paths by the server's own tree.
+// count (MaxLayers), and an index's paths by the server's own tree. The
+// cache keeps an unfinished download a week for a resume.
 package fetch
