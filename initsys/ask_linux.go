@@ -94,14 +94,26 @@ func (t Target) TellContainer() error {
 	if err := unix.Mkdirat(int(run.Fd()), "host", 0o755); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("mkdir /run/host: %w", err)
 	}
-	f, err := OpenInRoot(root, ContainerManager, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NONBLOCK|unix.O_NOCTTY, 0o644)
+	// O_EXCL: nothing already there is ever opened (a link to a device
+	// whose opening acts, say); whatever it is, it is removed first.
+	create := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_NOCTTY
+	f, err := OpenInRoot(root, ContainerManager, create, 0o644)
+	if errors.Is(err, unix.EEXIST) {
+		host, herr := OpenInRoot(root, "/run/host", unix.O_PATH|unix.O_DIRECTORY, 0)
+		if herr != nil {
+			return herr
+		}
+		err = unix.Unlinkat(int(host.Fd()), "container-manager", 0)
+		host.Close()
+		if err != nil {
+			return fmt.Errorf("remove the old %s: %w", ContainerManager, err)
+		}
+		f, err = OpenInRoot(root, ContainerManager, create, 0o644)
+	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", ContainerManager)
-	}
 	if _, err := f.WriteString("initns\n"); err != nil {
 		return fmt.Errorf("write %s: %w", ContainerManager, err)
 	}

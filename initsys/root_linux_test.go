@@ -234,6 +234,25 @@ func TestTellContainer(t *testing.T) {
 	if _, err := os.Lstat("/run/elsewhere"); err == nil {
 		t.Error("the link was followed onto the host")
 	}
+	// Something planted where the file goes is removed, never opened: a
+	// link to a file of the instance's stays as it was.
+	planted := filepath.Join(run, "elsewhere/container-manager")
+	os.Remove(planted)
+	if err := os.WriteFile(filepath.Join(root, "victim"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/victim", planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.TellContainer(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(planted); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("the planted link is still there: %v %v", st, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "victim")); string(got) != "x" {
+		t.Errorf("the link's target was written: %q", got)
+	}
 	if r := Plan(Systemd, 0, 0, Poweroff); !r.Container {
 		t.Errorf("systemd's poweroff does not tell it it runs in a container: %+v", r)
 	}
