@@ -89,9 +89,14 @@ type blob struct {
 // or checksum says.
 var ErrDigest = errors.New("digest mismatch")
 
+// partialDir is where downloads grow until they are verified.
+func (o *Options) partialDir() string {
+	return filepath.Join(o.Cache, "partial")
+}
+
 // partialPath is where b's download grows until it is verified.
 func (o *Options) partialPath(sha string) string {
-	return filepath.Join(o.Cache, "partial", "sha256-"+sha)
+	return filepath.Join(o.partialDir(), "sha256-"+sha)
 }
 
 // staleAfter is how long an unfinished download waits in the cache to be
@@ -100,8 +105,12 @@ func (o *Options) partialPath(sha string) string {
 // keep every abandoned download for ever.
 const staleAfter = 7 * 24 * time.Hour
 
-// pruneStale removes the partial downloads in dir untouched for
-// staleAfter, except one a pull is writing now (locked).
+// pruneStale removes the partial downloads untouched for staleAfter,
+// except one a pull is writing now (locked).
+func (o *Options) pruneStale() {
+	pruneStale(o.partialDir(), time.Now())
+}
+
 func pruneStale(dir string, now time.Time) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -124,26 +133,44 @@ func pruneStale(dir string, now time.Time) {
 	}
 }
 
+// lockPartial opens the partial download at path, made if missing, and
+// locks it: two pulls of the same file must not write it together. A
+// file that another pull's pruneStale removed between the open and the
+// lock is let go and made again.
+func lockPartial(path string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("download cache: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("it is being downloaded by another pull (%s): wait for it", path)
+		}
+		held, err := f.Stat()
+		now, serr := os.Stat(path)
+		if err == nil && serr == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
 // download fetches b into the cache and returns the verified file's path.
 // A partial file from an earlier attempt is resumed with an HTTP Range
 // request; a complete one is verified and returned at once. The file is
 // never returned unless it hashes to b.sha256. counted receives the bytes
 // as they arrive (for progress).
 func (o *Options) download(ctx context.Context, b blob, counted func(int64)) (string, error) {
-	if err := os.MkdirAll(filepath.Join(o.Cache, "partial"), 0o700); err != nil {
+	if err := os.MkdirAll(o.partialDir(), 0o700); err != nil {
 		return "", fmt.Errorf("download cache: %w", err)
 	}
-	pruneStale(filepath.Join(o.Cache, "partial"), time.Now())
 	path := o.partialPath(b.sha256)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := lockPartial(path)
 	if err != nil {
-		return "", fmt.Errorf("download cache: %w", err)
+		return "", fmt.Errorf("%s: %w", b.url, err)
 	}
 	defer f.Close()
-	// Two pulls of the same file must not write it together.
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return "", fmt.Errorf("%s is being downloaded by another pull (%s): wait for it", b.url, path)
-	}
 	h := sha256.New()
 	have, err := io.Copy(h, f)
 	if err != nil {

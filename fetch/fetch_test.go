@@ -179,6 +179,26 @@ func TestPruneStale(t *testing.T) {
 	}
 }
 
+// TestLockPartial: a partial download is made if missing and locked; a
+// second pull of it is refused while the first holds it, and takes it
+// once the first let it go.
+func TestLockPartial(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sha256-x")
+	first, err := lockPartial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockPartial(path); err == nil || !strings.Contains(err.Error(), "another pull") {
+		t.Fatalf("a second pull of a held download: %v, want a refusal", err)
+	}
+	first.Close()
+	second, err := lockPartial(path)
+	if err != nil {
+		t.Fatalf("after the first let go: %v", err)
+	}
+	second.Close()
+}
+
 var zeroTime time.Time
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -37,8 +37,10 @@ type Download struct {
 }
 
 // Fetch downloads the plan into the cache. An interrupted Fetch leaves
-// its partial downloads for the next one to resume.
+// its partial downloads for the next one to resume; it removes the ones
+// older than a week first (pruneStale).
 func (p *Plan) Fetch(ctx context.Context, o *Options) (Download, error) {
+	o.pruneStale()
 	var done int64
 	total := p.Size
 	counted := func(n int64) {
