@@ -88,17 +88,10 @@ func newApp(stdout, stderr io.Writer, args []string) *cli.App {
 	return app
 }
 
-// typed is the command named in args (argv), after the global flags and
-// their values: "" when there is none.
+// typed is the command named in args (argv): "" when there is none.
 func typed(global []cli.Flag, args []string) string {
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			return a
-		}
-		if !strings.Contains(a, "=") && takesValue(global, strings.TrimLeft(a, "-")) {
-			i++
-		}
+	if i := commandAt(global, args); i > 0 {
+		return args[i]
 	}
 	return ""
 }

@@ -10,27 +10,37 @@ import (
 // `initns stop NAME --kill`) before them, because urfave/cli v2 stops
 // parsing flags at the first argument. A "--" ends the flags.
 func hoistFlags(app *cli.App, args []string) []string {
+	i := commandAt(app.Flags, args)
+	if i < 0 {
+		return args
+	}
+	cmd := find(app.Commands, args[i])
+	if cmd == nil || cmd.SkipFlagParsing {
+		return args
+	}
+	flags, rest := split(cmd, args[i+1:])
+	out := append(append([]string{}, args[:i+1]...), flags...)
+	if len(rest) == 0 {
+		return out
+	}
+	// After "--" an argument that starts with "-" stays an argument.
+	return append(append(out, "--"), rest...)
+}
+
+// commandAt is the index in args (argv) of the command, the first
+// argument after the global flags and their values; -1 when there is
+// none.
+func commandAt(global []cli.Flag, args []string) int {
 	for i := 1; i < len(args); i++ {
 		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			if !strings.Contains(a, "=") && takesValue(app.Flags, strings.TrimLeft(a, "-")) {
-				i++ // the global flag's value
-			}
-			continue
+		if !strings.HasPrefix(a, "-") {
+			return i
 		}
-		cmd := find(app.Commands, a)
-		if cmd == nil || cmd.SkipFlagParsing {
-			return args
+		if !strings.Contains(a, "=") && takesValue(global, strings.TrimLeft(a, "-")) {
+			i++ // the global flag's value
 		}
-		flags, rest := split(cmd, args[i+1:])
-		out := append(append([]string{}, args[:i+1]...), flags...)
-		if len(rest) == 0 {
-			return out
-		}
-		// After "--" an argument that starts with "-" stays an argument.
-		return append(append(out, "--"), rest...)
 	}
-	return args
+	return -1
 }
 
 // split separates a command's flags (with their values) from its
