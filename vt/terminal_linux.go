@@ -31,11 +31,21 @@ type Terminal struct {
 // Open opens a virtual terminal device read-write without making it the
 // caller's controlling terminal.
 func Open(path string) (*Terminal, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openDevice(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	return &Terminal{fd: fd, path: path}, nil
+}
+
+// openDevice opens a VT device read-write, never as the caller's
+// controlling terminal.
+func openDevice(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, nil
 }
 
 // OpenVT opens /dev/ttyN for VT n (counted from 1).
@@ -87,7 +97,7 @@ func (t *Terminal) ioctl(op func(fd int) error) error {
 	if !errors.Is(err, unix.EIO) {
 		return err
 	}
-	fd, openErr := unix.Open(t.path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, openErr := openDevice(t.path)
 	if openErr != nil {
 		return err
 	}
@@ -100,9 +110,9 @@ func (t *Terminal) WaitActive(n int, timeout time.Duration) error {
 	// The waiter gets its own descriptor, opened afresh: if the wait
 	// outlives this call and the caller closes t, the number must not be
 	// reused under it, and t's may have been hung up.
-	fd, err := unix.Open(t.path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openDevice(t.path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", t.path, err)
+		return err
 	}
 	done := make(chan error, 1)
 	go func() {
