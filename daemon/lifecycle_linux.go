@@ -151,13 +151,11 @@ func (d *Daemon) stop(b *boot, kill bool, timeout time.Duration) error {
 	}
 	if !kill {
 		halt := d.haltRequest(b.name)
-		target := initsys.Target{Pid: b.pid, PidFD: b.pidfd}
-		if halt.Container {
-			if err := target.TellContainer(); err != nil {
-				d.log.Warn("could not tell systemd it runs in a container; its shutdown may turn off the machine's swap and detach its unused loop and device-mapper devices", "instance", b.name, "err", err)
-			}
+		err := initsys.Ask(initsys.Target{Pid: b.pid, PidFD: b.pidfd}, halt)
+		if errors.Is(err, initsys.ErrNotTold) {
+			d.log.Warn("asked to power off, but its shutdown may turn off the machine's swap and detach its unused loop, device-mapper and MD devices", "instance", b.name, "err", err)
+			err = nil
 		}
-		err := initsys.Ask(target, halt)
 		if err == nil {
 			d.log.Info("asked to power off", "instance", b.name, "how", halt.String())
 			select {

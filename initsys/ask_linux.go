@@ -22,9 +22,13 @@ type Target struct {
 }
 
 // Ask sends the request to the running init. Files it writes (sysvinit's
-// FIFO, runit's stopit) are opened inside the instance's root and mounts,
-// through /proc/PID/root, so a symlink there never leads onto the host.
+// FIFO, runit's stopit, systemd's container-manager) are opened inside
+// the instance's root and mounts, through /proc/PID/root, so a symlink
+// there never leads onto the host. When the init was asked but systemd
+// could not be told it runs in a container, the error wraps ErrNotTold:
+// the stop goes on, and the caller says what it may cost.
 func Ask(t Target, r Request) error {
+	var told error
 	switch {
 	case r.Runlevel != 0:
 		return t.initctl(r.Runlevel)
@@ -32,9 +36,22 @@ func Ask(t Target, r Request) error {
 		if err := t.runitFiles(r); err != nil {
 			return err
 		}
+	case r.Container:
+		if err := t.tellContainer(); err != nil {
+			told = fmt.Errorf("%w: %w", ErrNotTold, err)
+		}
 	}
-	return t.signal(r.Signal)
+	if err := t.signal(r.Signal); err != nil {
+		return err
+	}
+	return told
 }
+
+// ErrNotTold means systemd was asked to go down but could not be told
+// first that it runs in a container (tellContainer): its last step may
+// turn off the machine's swap and detach its unused loop, device-mapper
+// and MD devices.
+var ErrNotTold = errors.New("systemd could not be told it runs in a container")
 
 func (t Target) signal(sig syscall.Signal) error {
 	if t.PidFD >= 0 {
@@ -63,7 +80,7 @@ func (t Target) root() (int, error) {
 	return fd, nil
 }
 
-// TellContainer makes the instance's systemd-shutdown, the program its
+// tellContainer makes the instance's systemd-shutdown, the program its
 // systemd ends with, take the instance for a container: it reads
 // /run/host/container-manager (systemd 247 and later), written here into
 // the instance's own /run. Taken for a machine, it would sync every file
@@ -73,7 +90,7 @@ func (t Target) root() (int, error) {
 // is not affected. Nothing is written unless /run is a tmpfs of the
 // instance's own, which ends with it, so that the next boot is not a
 // container's.
-func (t Target) TellContainer() error {
+func (t Target) tellContainer() error {
 	root, err := t.root()
 	if err != nil {
 		return err
@@ -94,25 +111,26 @@ func (t Target) TellContainer() error {
 	if err := unix.Mkdirat(int(run.Fd()), "host", 0o755); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("mkdir /run/host: %w", err)
 	}
-	// O_EXCL: nothing already there is ever opened (a link to a device
-	// whose opening acts, say); whatever it is, it is removed first.
-	create := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_NOCTTY
-	f, err := OpenInRoot(root, ContainerManager, create, 0o644)
-	if errors.Is(err, unix.EEXIST) {
-		host, herr := OpenInRoot(root, "/run/host", unix.O_PATH|unix.O_DIRECTORY, 0)
-		if herr != nil {
-			return herr
-		}
-		err = unix.Unlinkat(int(host.Fd()), "container-manager", 0)
-		host.Close()
-		if err != nil {
-			return fmt.Errorf("remove the old %s: %w", ContainerManager, err)
-		}
-		f, err = OpenInRoot(root, ContainerManager, create, 0o644)
-	}
+	host, err := OpenInRoot(root, "/run/host", unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
+	defer host.Close()
+	// O_EXCL: nothing already there is ever opened (a link to a device
+	// whose opening acts, say); whatever it is, it is removed first.
+	const name = "container-manager"
+	create := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_NOCTTY
+	fd, err := unix.Openat(int(host.Fd()), name, create|unix.O_CLOEXEC, 0o644)
+	if err == unix.EEXIST {
+		if err := unix.Unlinkat(int(host.Fd()), name, 0); err != nil {
+			return fmt.Errorf("remove the old %s: %w", ContainerManager, err)
+		}
+		fd, err = unix.Openat(int(host.Fd()), name, create|unix.O_CLOEXEC, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", ContainerManager, err)
+	}
+	f := os.NewFile(uintptr(fd), ContainerManager)
 	defer f.Close()
 	if _, err := f.WriteString("initns\n"); err != nil {
 		return fmt.Errorf("write %s: %w", ContainerManager, err)
@@ -121,7 +139,7 @@ func (t Target) TellContainer() error {
 }
 
 // ContainerManager is where systemd looks for the container manager's
-// name (TellContainer).
+// name (tellContainer).
 const ContainerManager = "/run/host/container-manager"
 
 // ErrNoInitctl means sysvinit's control FIFO was not there or nobody read

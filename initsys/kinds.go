@@ -43,8 +43,7 @@ type Request struct {
 	Runit    bool           // runit: make /etc/runit/stopit executable first
 	Reboot   bool           // runit: and /etc/runit/reboot too
 	// Container: systemd is told first that it runs in a container
-	// (Target.TellContainer), so that its last step leaves the machine's
-	// devices alone.
+	// (Ask), so that its last step leaves the machine's devices alone.
 	Container bool
 }
 

@@ -200,16 +200,18 @@ func TestAskRunitDebian(t *testing.T) {
 	}
 }
 
-// TestTellContainer: systemd's container-manager file is written into the
-// instance's /run when that is a tmpfs, through an absolute /run/host
-// link that stays inside the root; a /run on the root's own file system
-// gets nothing, which would outlive the boot.
+// TestTellContainer: systemd's container-manager file is written by Ask
+// into the instance's /run when that is a tmpfs, through an absolute
+// /run/host link that stays inside the root; a /run on the root's own
+// file system gets nothing, which would outlive the boot.
 func TestTellContainer(t *testing.T) {
 	root := mkroot(t, nil, nil)
 	run := filepath.Join(root, "run")
 	target := Target{Pid: os.Getpid(), PidFD: -1, Root: root}
-	if err := target.TellContainer(); err == nil || !strings.Contains(err.Error(), "no tmpfs") {
-		t.Fatalf("TellContainer with /run on the root's file system: %v, want a refusal", err)
+	// Signal 0: checks the target without sending anything.
+	tell := Request{Container: true}
+	if err := Ask(target, tell); !errors.Is(err, ErrNotTold) || !strings.Contains(err.Error(), "no tmpfs") {
+		t.Fatalf("Ask with /run on the root's file system: %v, want ErrNotTold for no tmpfs", err)
 	}
 	if _, err := os.Lstat(filepath.Join(run, "host")); err == nil {
 		t.Fatal("something was written into a /run that outlives the boot")
@@ -224,7 +226,7 @@ func TestTellContainer(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(run, "elsewhere"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := target.TellContainer(); err != nil {
+	if err := Ask(target, tell); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(run, "elsewhere/container-manager"))
@@ -244,7 +246,7 @@ func TestTellContainer(t *testing.T) {
 	if err := os.Symlink("/victim", planted); err != nil {
 		t.Fatal(err)
 	}
-	if err := target.TellContainer(); err != nil {
+	if err := Ask(target, tell); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Lstat(planted); err != nil || !st.Mode().IsRegular() {
