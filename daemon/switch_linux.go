@@ -11,8 +11,9 @@ import (
 // screens moves the console's VTs with `switch` (daemon/console does it
 // on the machine's VTs). Leave is called while the departing instance
 // still runs: its display server must answer the release. It returns the
-// instance's console as it left it; Arrive, after the thaw or boot, puts
-// back what Leave returned (nil for a boot: the home VT).
+// instance's console as it left it; Arrive puts back what Leave returned
+// (nil for a boot: the home VT), before a resident instance's thaw, after
+// a boot.
 type screens interface {
 	Leave(name string, to any) any
 	Arrive(name string, saved any)
@@ -118,18 +119,25 @@ func (d *Daemon) park(b *boot, to any) error {
 	return nil
 }
 
-// resume thaws the resident t and gives it the console.
+// resume gives the resident t the console and thaws it. The console is
+// put back while t is still frozen: nothing t draws can race the restore
+// of its screen, and the repaint does not wait for the CPU behind all
+// that t does as it wakes (on a machine of one CPU, most of a switch). A
+// display server holding t's VT gets the kernel's acquire signal as it
+// thaws, and reacquires then.
 func (d *Daemon) resume(t *boot) error {
 	start := time.Now()
+	d.mu.Lock()
+	screen := t.screen
+	d.mu.Unlock()
+	d.screens.Arrive(t.name, screen)
 	if err := d.thaw(t); err != nil {
 		return fmt.Errorf("thaw %s: %w", t.name, err)
 	}
 	d.mu.Lock()
 	delete(d.resident, t.name)
 	d.active = t
-	screen := t.screen
 	d.mu.Unlock()
-	d.screens.Arrive(t.name, screen)
 	d.log.Info("state", "instance", t.name, "state", Running, "resumed", true, "took", time.Since(start))
 	return nil
 }

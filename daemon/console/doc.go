@@ -6,8 +6,8 @@
 // back to VT 1. For `switch` it moves the console between instances:
 // Leave records the departing instance's VT, its keyboard and display
 // mode and its screen, and makes a display server holding that VT release
-// it before the freeze; Arrive puts them back after the thaw and brings
-// the VT to front.
+// it before the freeze; Arrive puts them back and brings the VT to front
+// before the arriving instance thaws.
 //
 // The package knows nothing of the daemon's internals: the daemon hands it
 // a Host, calls Manager.Chord from the hotkey and Manager.EndShell from

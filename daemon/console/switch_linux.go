@@ -78,9 +78,10 @@ func (m *Manager) Leave(name string, to *Screen) *Screen {
 }
 
 // Arrive puts back the console of instance name as Leave recorded it,
-// after its thaw: the keyboard and display mode of its VT, what the VT
-// showed, then brings the VT to front, so a display server holding it is
-// told to reacquire. s nil (a boot) changes nothing. With the host shell
+// before its thaw (the daemon's order): the keyboard and display mode of
+// its VT, what the VT showed, then brings the VT to front, so a display
+// server holding it is sent the acquire signal, which it takes as it
+// thaws. s nil (a boot) changes nothing. With the host shell
 // open, the VT comes to front when the shell ends, instead of HomeVT.
 func (m *Manager) Arrive(name string, s *Screen) {
 	if s == nil {
