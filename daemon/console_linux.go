@@ -84,18 +84,24 @@ func (d *Daemon) cycle(forward bool) {
 // startConsole watches the keyboards for Ctrl+Alt+J and runs the host
 // shell on VT63 (SPEC §7).
 func (d *Daemon) startConsole(ctx context.Context) {
-	m := console.New(consoleHost{d}, d.log, console.Config{})
-	d.endShell = m.EndShell
-	d.screens = consoleScreens{m}
-	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
+	cfg := console.Config{ChordKeys: []uint16{hotkey.ShellKey}}
 	next, prev, err := hotkey.ParseSwitchKeys(d.cfg.SwitchKeys)
 	if err != nil {
 		d.log.Error("switch keys: no cycling chord", "err", err)
 	} else {
+		cfg.ChordKeys = append(cfg.ChordKeys, next, prev)
+	}
+	m := console.New(consoleHost{d}, d.log, cfg)
+	d.endShell = m.EndShell
+	d.screens = consoleScreens{m}
+	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
+	if err == nil {
 		w.NextKey, w.PrevKey = next, prev
 		w.Cycle = func(a hotkey.Action) { spawn(d.log, "cycle", func() { d.cycle(a == hotkey.Next) }) }
 	}
+	m.TakeChords()
 	spawn(d.log, "hotkey", func() {
+		defer m.GiveBackChords()
 		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("hotkey", "err", err)
 		}

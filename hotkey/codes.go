@@ -14,11 +14,14 @@ const (
 	keyRightCtrl = 97  // KEY_RIGHTCTRL
 	keyLeftAlt   = 56  // KEY_LEFTALT
 	keyRightAlt  = 100 // KEY_RIGHTALT
-	keyJ         = 36  // KEY_J
+	keyJ         = ShellKey
 
 	keyMax = 0x2ff // KEY_MAX
 	evMax  = 0x1f  // EV_MAX
 )
+
+// ShellKey is the key of Ctrl+Alt+J, the host shell's chord: KEY_J.
+const ShellKey = 36
 
 // letterKeys are KEY_A ... KEY_Z; their codes follow the rows of a PC
 // keyboard, not the alphabet.

@@ -191,14 +191,23 @@ func (g *guest) logTime(log, re string) (time.Time, bool) {
 // guest's PS/2 keyboard.
 func (g *guest) sendkey(keys string) {
 	g.t.Helper()
-	out, err := g.vm.Monitor.Command("sendkey " + keys)
-	if err != nil {
+	if err := sendKeys(g.vm.Monitor, keys); err != nil {
 		g.t.Fatal(err)
+	}
+}
+
+// sendKeys types keys (QEMU's names: "ctrl-alt-pgdn") on the guest's
+// keyboard through the monitor; the keys are held 100 ms.
+func sendKeys(m *Monitor, keys string) error {
+	out, err := m.Command("sendkey " + keys)
+	if err != nil {
+		return err
 	}
 	// QEMU answers only on error ("unknown key", "invalid parameter").
 	if l := strings.ToLower(out); strings.Contains(l, "unknown") || strings.Contains(l, "invalid") || strings.Contains(l, "error") {
-		g.t.Fatalf("sendkey %s: %q", keys, out)
+		return fmt.Errorf("sendkey %s: %q", keys, out)
 	}
+	return nil
 }
 
 // keyNames are QEMU's key names for the characters typeKeys can type.

@@ -24,6 +24,9 @@ import (
 //     from before `initns switch` until a bash left on its VT has run a
 //     line typed there (TIOCSTI) right after the command returned, p50
 //     and p90;
+//   - 10 switches by the cycling chord (QEMU's sendkey), from the press of
+//     its last key, as the guest's kernel stamped it, until the arriving
+//     console answers a line typed ahead on its VT: no client starts;
 //   - where that time goes: the freeze and the thaw (with the console's
 //     move) as the daemon logged them, a line typed with no switch (what
 //     the measure itself costs), and a start of the client;
@@ -72,6 +75,7 @@ func BenchmarkSwitchVM(b *testing.B) {
 		b.Fatalf("%d switches in the daemon's log, want 10", len(resident))
 	}
 	parks, resumes, arrivals := logDurations(log, parkLine), logDurations(log, resumeLine), logDurations(log, arriveLine)
+	chord := chordAnswers(b, vm)
 	out, rc, err = c.Run(typedAnswers, 5*time.Minute)
 	if err != nil || rc != 0 {
 		b.Fatalf("a line typed on the console in front: status %d %v\n%s", rc, err, out)
@@ -88,6 +92,8 @@ func BenchmarkSwitchVM(b *testing.B) {
 	fmt.Printf("  switch to a resident instance (request served: thawed, running): p50 %v, p90 %v\n", p50, p90)
 	fmt.Printf("  switch to a resident instance (sent until a line typed on its VT is run by its bash): p50 %v, p90 %v\n",
 		answered[len(answered)/2], answered[len(answered)*9/10])
+	fmt.Printf("  switch to a resident instance by the cycling chord (Ctrl+Alt+PgDn pressed until a line typed on its VT is run by its bash): p50 %v, p90 %v\n",
+		chord[len(chord)/2], chord[len(chord)*9/10])
 	fmt.Printf("  where the time goes, p50: the command typed until it returned %v; ", median(returned))
 	fmt.Printf("freeze the one in front %v (its VT left), thaw the arriving one %v (its VT in front: %v);\n"+
 		"    a line typed on the VT in front, no switch, until its bash ran it: %v; the client typed (initns ls): %v, of busybox true: %v\n",
@@ -101,6 +107,7 @@ func BenchmarkSwitchVM(b *testing.B) {
 	fmt.Printf("  run (stop the one in front, boot), to the login prompt: %v: %.0fx the switch to a resident instance (p50)\n", run.d, run.d.Seconds()/p50.Seconds())
 	b.ReportMetric(float64(p50)/1e6, "switch-resident-ms")
 	b.ReportMetric(float64(answered[len(answered)/2])/1e6, "switch-answer-ms")
+	b.ReportMetric(float64(chord[len(chord)/2])/1e6, "chord-answer-ms")
 	report(b, run, "run-login-s")
 	if run.err == nil {
 		b.ReportMetric(run.d.Seconds()/p50.Seconds(), "run/switch")
@@ -156,6 +163,77 @@ const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or d
 	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "A${k}Z") >= 0; ` +
 	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
 	`printf "%.6f %.6f\n", now() - $t0, $t1 - $t0 }`
+
+// chordScript is the perl that times a switch by the cycling chord until
+// the arriving instance's console answers, with the fds of answerScript
+// and the keyboard QEMU's sendkey types on (evdev) on fd 7. Told the name
+// and a digit k on fd 4, it types "echo C$((k))Z" and Enter on that
+// instance's VT while it is still resident (the keys wait in the
+// terminal, as a person's typed ahead would) and says "typed"; then it
+// waits for the press of the chord's last key, PgDn, and reads the
+// screen every 2 ms until "CkZ" shows. It answers the seconds from the
+// key's press, as the kernel stamped it (CLOCK_MONOTONIC, set with
+// EVIOCSCLOCKID), until then, or "none" after 30 s. "quit" ends it.
+const chordScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
+	`open(TA, "<&=8") or die $!; open(TB, "<&=9") or die $!; open(VA, "<&=3") or die $!; open(VB, "<&=6") or die $!; open(KB, "<&=7") or die $!; ` +
+	`$clock = pack("i", 1); ioctl(KB, 0x400445a0, $clock) or die "EVIOCSCLOCKID: $!"; ` +
+	`open(G, "<&=4") or die $!; open(D, ">&=5") or die $!; select(D); $| = 1; ` +
+	`while (defined($l = <G>)) { chomp $l; last if $l eq "quit"; ($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
+	`for $c (split //, "echo C\$(($k))Z\n") { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } ` +
+	`print "typed\n"; $end = now() + 30; $t1 = 0; ` +
+	`while (!$t1) { $in = ""; vec($in, fileno(KB), 1) = 1; $left = $end - now(); ` +
+	`if ($left <= 0 || select($in, undef, undef, $left) <= 0) { print "none\n"; exit 1 } sysread(KB, $evs, 24 * 64) or die "read the keyboard: $!"; ` +
+	`for ($i = 0; $i + 24 <= length($evs); $i += 24) { ($s, $us, $type, $code, $val) = unpack("q q S S l", substr($evs, $i, 24)); ` +
+	`$t1 = $s + $us / 1e6 if $type == 1 && $code == 109 && $val == 1 } } ` +
+	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "C${k}Z") >= 0; ` +
+	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
+	`printf "%.6f\n", now() - $t1 }`
+
+// chordAnswers times 10 switches by the cycling chord (b in front, each
+// instance with a bash on its VT) with chordScript: the host types the
+// chord through QEMU's monitor once the line waits on the arriving VT.
+// It returns the times, sorted.
+func chordAnswers(b *testing.B, vm *VM) []time.Duration {
+	c := vm.Console
+	writeGuestFile(b, c, "/tmp/chord.pl", chordScript)
+	start := `rm -f /tmp/go /tmp/done; mkfifo /tmp/go /tmp/done; kbd=; ` +
+		`for e in /sys/class/input/event*; do grep -qi keyboard $e/device/name 2>/dev/null && kbd=/dev/input/${e##*/}; done; [ -n "$kbd" ] && ` +
+		`exec 6<>/tmp/go 7<>/tmp/done && ` +
+		`{ chroot /var/lib/initns/rootfs/a perl - </tmp/chord.pl 8</dev/tty8 9</dev/tty9 3</dev/vcs8 6</dev/vcs9 7<$kbd 4<>/tmp/go 5<>/tmp/done & }`
+	if out, rc, err := c.Run(start, 30*time.Second); err != nil || rc != 0 {
+		b.Fatalf("the chord's timer: status %d %v\n%s", rc, err, out)
+	}
+	defer c.Run(`echo quit >&6; wait; exec 6>&- 7<&-; rm -f /tmp/go /tmp/done`, 30*time.Second)
+	var ds []time.Duration
+	for k := range 10 {
+		name := []string{"a", "b"}[k%2]
+		out, _, err := c.Run(fmt.Sprintf(`echo "%s %d" >&6; read -r r <&7; echo "@@R $r"`, name, k), 30*time.Second)
+		if err != nil || !strings.Contains(out, "@@R typed") {
+			b.Fatalf("type on %s's VT: %v\n%s", name, err, out)
+		}
+		// The last chord's keys are held for 100 ms (sendkey's default).
+		time.Sleep(200 * time.Millisecond)
+		if err := sendKeys(vm.Monitor, "ctrl-alt-pgdn"); err != nil {
+			b.Fatal(err)
+		}
+		out, _, err = c.Run(`read -r r <&7; echo "@@R $r"`, time.Minute)
+		m := chordLine.FindStringSubmatch(out)
+		if err != nil || m == nil {
+			b.Fatalf("the chord to %s: %v\n%s", name, err, out)
+		}
+		sec, _ := strconv.ParseFloat(m[1], 64)
+		ds = append(ds, time.Duration(sec*float64(time.Second)))
+	}
+	// Ten chords from b in front: b is back in front.
+	if out, rc, _ := c.Run("initns ls | grep -qE '^b +running' && initns ls | grep -qE '^a +resident'", 30*time.Second); rc != 0 {
+		log, _, _ := c.Run("initns ls; tail -n 40 "+daemonLog, 30*time.Second)
+		b.Fatalf("after ten chords, not b in front and a resident: %s\n%s", out, log)
+	}
+	slices.Sort(ds)
+	return ds
+}
+
+var chordLine = regexp.MustCompile(`@@R ([0-9.]+)\n`)
 
 // consoleAnswers is the guest's command line that switches 10 times
 // between a and b (b in front, each with a bash on its VT) and times each

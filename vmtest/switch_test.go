@@ -41,6 +41,13 @@ func TestSwitch(t *testing.T) {
 	}
 
 	g.switchToLogin("a", "a login:")
+	// The daemon's chords reach no program: the kernel's keymap says
+	// nothing for Ctrl+Alt+J, PgDn and PgUp (KDGKBENT, table
+	// KG_CTRL|KG_ALT), where it says Escape and Linefeed, Next and Prior
+	// by default.
+	if got := g.sh(`initns exec a -- perl -e 'open(T, "+<", "/dev/tty0") or die $!; for $k (36, 109, 104) { $e = pack("CCS", 12, $k, 0); ioctl(T, 0x4B46, $e) or die "KDGKBENT $!"; printf "%#x ", (unpack("CCS", $e))[2] }'`); strings.TrimSpace(got) != "0x200 0x200 0x200" {
+		t.Errorf("Ctrl+Alt+J, PgDn, PgUp in the guest's keymap: %s, want 0x200 (nothing) each", got)
+	}
 	shPid := g.shellOnConsole("a", 8)
 	g.typeKeys("echo one >/root/typed\n")
 	if !g.waitGuest("grep -q one /var/lib/initns/rootfs/a/root/typed", 30*time.Second) {

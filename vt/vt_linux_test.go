@@ -346,3 +346,93 @@ func TestHangup(t *testing.T) {
 	}
 	assertActive(t, term, before)
 }
+
+// TestSilenceCtrlAlt: Ctrl+Alt+PgDn and Ctrl+Alt+J, which the kernel's
+// keymap turns into PgDn and into Escape and Linefeed, do nothing once
+// silenced, however the chord is held; the keys alone and with Ctrl only
+// keep their meaning; Restore puts every entry back, but not over an
+// entry a keymap loaded meanwhile set. The machine's own keymap, put back
+// as it was when the test ends.
+func TestSilenceCtrlAlt(t *testing.T) {
+	term := openVT(t, testVT)
+	keys := []uint16{109, 36} // KEY_PAGEDOWN, KEY_J
+	type slot struct{ table, key uint8 }
+	var slots []slot
+	for _, k := range keys {
+		for _, table := range append(ctrlAltTables(), 0, kgCtrl, kgAlt) {
+			slots = append(slots, slot{table, uint8(k)})
+		}
+	}
+	read := func() map[slot]uint16 {
+		m := map[slot]uint16{}
+		for _, s := range slots {
+			v, err := term.Keymap(s.table, s.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[s] = v
+		}
+		return m
+	}
+	before := read()
+	t.Cleanup(func() {
+		for s, v := range before {
+			term.SetKeymap(s.table, s.key, v)
+		}
+	})
+	if before[slot{kgCtrl | kgAlt, 109}] == KeyNothing {
+		// Give the test something to silence on a machine whose keymap
+		// already has none.
+		if err := term.SetKeymap(kgCtrl|kgAlt, 109, 0x0119); err != nil { // Next
+			t.Fatal(err)
+		}
+		before = read()
+	}
+	if term.CtrlAltSilent(keys...) {
+		t.Fatal("CtrlAltSilent before SilenceCtrlAlt")
+	}
+
+	changed, err := term.SilenceCtrlAlt(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) == 0 {
+		t.Fatal("nothing changed")
+	}
+	after := read()
+	for _, table := range ctrlAltTables() {
+		for _, k := range keys {
+			if v := after[slot{table, uint8(k)}]; v != KeyNothing {
+				t.Errorf("table %d key %d: %#x after SilenceCtrlAlt", table, k, v)
+			}
+		}
+	}
+	for _, table := range []uint8{0, kgCtrl, kgAlt} {
+		for _, k := range keys {
+			if s := (slot{table, uint8(k)}); after[s] != before[s] {
+				t.Errorf("table %d key %d changed: %#x, was %#x", table, k, after[s], before[s])
+			}
+		}
+	}
+	if !term.CtrlAltSilent(keys...) {
+		t.Error("CtrlAltSilent after SilenceCtrlAlt")
+	}
+
+	// A keymap loaded meanwhile sets Ctrl+Alt+J to something else.
+	if err := term.SetKeymap(kgCtrl|kgAlt, 36, 0x0b6a); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Restore(changed); err != nil {
+		t.Fatal(err)
+	}
+	got := read()
+	for s, v := range before {
+		want := v
+		if s == (slot{kgCtrl | kgAlt, 36}) {
+			want = 0x0b6a
+		}
+		if got[s] != want {
+			t.Errorf("table %d key %d: %#x after Restore, want %#x", s.table, s.key, got[s], want)
+		}
+	}
+}

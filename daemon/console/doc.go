@@ -7,7 +7,9 @@
 // Leave records the departing instance's VT, its keyboard and display
 // mode and its screen, and makes a display server holding that VT release
 // it before the freeze; Arrive puts them back and brings the VT to front
-// before the arriving instance thaws.
+// before the arriving instance thaws. TakeChords keeps the daemon's
+// chords out of the programs on the VTs (their keymap entries say
+// nothing), GiveBackChords undoes it.
 //
 // The package knows nothing of the daemon's internals: the daemon hands it
 // a Host, calls Manager.Chord from the hotkey and Manager.EndShell from

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"initns/daemon/internal/hostshell"
+	"initns/vt"
 )
 
 // Config says where the shell lives. The zero value of each field means
@@ -24,6 +25,10 @@ type Config struct {
 	ParkVT     int
 	EndTimeout time.Duration // bound on ending the shell's session; default 5s
 	Proc       string        // where processes are listed; default /proc
+	// ChordKeys are the keys (evdev codes) of the daemon's Ctrl+Alt
+	// chords, kept from the programs on the VTs (TakeChords); none by
+	// default.
+	ChordKeys []uint16
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +89,12 @@ type Manager struct {
 	// nextHome is the VT the shell's end switches to instead of HomeVT:
 	// an instance that got the console by `switch` while the shell had it.
 	nextHome int
+
+	keymapMu sync.Mutex
+	// keymap holds the entries TakeChords changed, as they were, by table
+	// and key.
+	keymap      map[[2]uint8]vt.KeymapEntry
+	chordsGiven bool // GiveBackChords was called
 }
 
 // New returns a Manager with no shell. log receives every transition; nil
@@ -104,6 +115,7 @@ func New(host Host, log *slog.Logger, cfg Config) *Manager {
 // chord while the first is being handled is dropped). Safe to call from
 // any goroutine; the hotkey should call it on its own goroutine.
 func (m *Manager) Chord() {
+	m.TakeChords()
 	m.mu.Lock()
 	switch m.phase {
 	case open:

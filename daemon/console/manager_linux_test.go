@@ -164,6 +164,12 @@ func typeOnShellVT(t *testing.T, s string) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
+	typeOn(t, fd, s)
+}
+
+// typeOn puts s in the input queue of the terminal open on fd (TIOCSTI).
+func typeOn(t *testing.T, fd int, s string) {
+	t.Helper()
 	for i := range len(s) {
 		c := s[i]
 		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCSTI, uintptr(unsafe.Pointer(&c))); errno != 0 {

@@ -32,6 +32,7 @@ type Screen struct {
 // With the host shell open, nothing is switched: the shell's opening did
 // that before freezing, and its VT is in front.
 func (m *Manager) Leave(name string, to *Screen) *Screen {
+	m.TakeChords()
 	tty0, err := vt.Open("/dev/tty0")
 	if err != nil {
 		m.log.Warn("console: no VTs; the console does not move", "instance", name, "err", err)
@@ -94,8 +95,14 @@ func (m *Manager) Arrive(name string, s *Screen) {
 		return
 	}
 	defer term.Close()
-	if err := term.SetKeyboardMode(s.Keyboard); err != nil {
-		m.log.Warn("console: keyboard mode", "instance", name, "err", err)
+	// Setting a keyboard mode flushes the VT's input queue
+	// (drivers/tty/vt/vt_ioctl.c, KDSKBMODE): only one another system
+	// changed is set, so keys typed ahead for the instance and still
+	// unread survive the round trip.
+	if kb, err := term.KeyboardMode(); err != nil || kb != s.Keyboard {
+		if err := term.SetKeyboardMode(s.Keyboard); err != nil {
+			m.log.Warn("console: keyboard mode", "instance", name, "err", err)
+		}
 	}
 	// Put back out of sight where it can be: drawing a VT in front costs
 	// a repaint of the screen (long under emulation), and nothing when

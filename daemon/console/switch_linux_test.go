@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"initns/vt"
 )
 
@@ -184,6 +186,36 @@ func TestSwitchWithTheShellOpen(t *testing.T) {
 	}
 	m.EndShell()
 	assertEnded(t, m, pid, vtB)
+}
+
+// TestArriveKeepsTypedAhead: keys typed for an instance and not yet read
+// when it left are still there to read when it arrives again (a keyboard
+// mode set anew would flush them), and a keyboard mode another system
+// changed meanwhile is put back.
+func TestArriveKeepsTypedAhead(t *testing.T) {
+	switchVTs(t)
+	m, _ := newManager(t, &fakeHost{}, Config{})
+	fd, err := unix.Open(vt.Path(vtB), unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	typeOn(t, fd, "make install\n")
+	m.Arrive("b", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
+	if n, err := unix.IoctlGetInt(fd, unix.TIOCINQ); err != nil || n != len("make install\n") {
+		t.Fatalf("after b arrived, %d bytes wait on its VT (%v), want the %d typed ahead", n, err, len("make install\n"))
+	}
+
+	termB, err := vt.OpenVT(vtB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer termB.Close()
+	termB.SetKeyboardMode(vt.KeyboardXlate)
+	m.Arrive("b", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
+	if kb, _ := vtModes(t, vtB); kb != vt.KeyboardUnicode {
+		t.Fatalf("b's VT: keyboard %d, want Unicode put back", kb)
+	}
 }
 
 // TestArriveFromGraphicsVT: the kernel ignores a switch away from a VT
