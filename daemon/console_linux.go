@@ -82,8 +82,10 @@ func (d *Daemon) cycle(forward bool) {
 }
 
 // startConsole watches the keyboards for Ctrl+Alt+J and runs the host
-// shell on VT63 (SPEC §7).
-func (d *Daemon) startConsole(ctx context.Context) {
+// shell on VT63 (SPEC §7), until ctx is done. The channel it returns is
+// closed once the watching has ended and the chords are given back to
+// the keymap.
+func (d *Daemon) startConsole(ctx context.Context) <-chan struct{} {
 	cfg := console.Config{ChordKeys: []uint16{hotkey.ShellKey}}
 	next, prev, err := hotkey.ParseSwitchKeys(d.cfg.SwitchKeys)
 	if err != nil {
@@ -97,13 +99,21 @@ func (d *Daemon) startConsole(ctx context.Context) {
 	w := &hotkey.Watcher{Dir: "/dev/input", Fire: func() { spawn(d.log, "console", m.Chord) }, Log: d.log}
 	if err == nil {
 		w.NextKey, w.PrevKey = next, prev
-		w.Cycle = func(a hotkey.Action) { spawn(d.log, "cycle", func() { d.cycle(a == hotkey.Next) }) }
+		w.Cycle = func(a hotkey.Action) {
+			spawn(d.log, "cycle", func() {
+				m.TakeChords() // also when there is nothing to cycle to
+				d.cycle(a == hotkey.Next)
+			})
+		}
 	}
 	m.TakeChords()
+	done := make(chan struct{})
 	spawn(d.log, "hotkey", func() {
+		defer close(done)
 		defer m.GiveBackChords()
 		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("hotkey", "err", err)
 		}
 	})
+	return done
 }

@@ -73,8 +73,9 @@ func Main(args []string) int {
 		spawn(log, "boot at start", func() { d.bootAtStart() })
 	}
 	ctx, stopShell := context.WithCancel(context.Background())
+	var consoleDone <-chan struct{}
 	if cfg.Hotkey {
-		d.startConsole(ctx)
+		consoleDone = d.startConsole(ctx)
 	}
 	if boot.Shell != "" {
 		spawn(log, "serial shell", func() { pid1.KeepShell(ctx, boot.Shell, log) })
@@ -82,6 +83,14 @@ func Main(args []string) int {
 	how := d.wait(sig)
 	d.flushHistory()
 	stopShell()
+	// The keyboards' watcher gives the chords back to the keymap as it
+	// ends: a daemon that ends on a running machine leaves it as it was.
+	if consoleDone != nil {
+		select {
+		case <-consoleDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	l.Close()
 	os.Remove(cfg.Socket)
 	if err := d.store.UnmountAll(); err != nil {

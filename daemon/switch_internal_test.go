@@ -33,13 +33,10 @@ func (p *frozenProbe) Arrive(string, any) {
 	p.arrived, p.aErr = append(p.arrived, f), err
 }
 
-// TestConsoleMovesWhileFrozen: a switch records the console of the
-// instance it leaves while that instance still runs (a display server
-// must answer the release), and puts the arriving instance's console back
-// while it is still frozen, so nothing it draws as it wakes races the
-// restore of its screen; it thaws after. A real cgroup with a process in
-// it.
-func TestConsoleMovesWhileFrozen(t *testing.T) {
+// groupWithProcess makes a cgroup of the test's own with a sleeping
+// process in it, removed when the test ends.
+func groupWithProcess(t *testing.T) *cgroupfs.Group {
+	t.Helper()
 	mnt, err := cgroupfs.FindMount()
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +45,7 @@ func TestConsoleMovesWhileFrozen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { (&cgroupfs.Group{Path: parent.Path}).Remove() })
 	g := parent.Group("a")
 	if err := g.Create(); err != nil {
 		t.Fatal(err)
@@ -58,13 +56,23 @@ func TestConsoleMovesWhileFrozen(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		g.Destroy(freezeTimeout)
+		sleep.Process.Kill() // if it never joined the group
 		sleep.Wait()
-		(&cgroupfs.Group{Path: parent.Path}).Remove()
 	})
 	if err := os.WriteFile(filepath.Join(g.Path, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
 
+// TestConsoleMovesWhileFrozen: a switch records the console of the
+// instance it leaves while that instance still runs (a display server
+// must answer the release), and puts the arriving instance's console back
+// while it is still frozen, so nothing it draws as it wakes races the
+// restore of its screen; it thaws after. A real cgroup with a process in
+// it.
+func TestConsoleMovesWhileFrozen(t *testing.T) {
+	g := groupWithProcess(t)
 	probe := &frozenProbe{group: g}
 	b := &boot{name: "a", group: g}
 	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), resident: map[string]*boot{}, screens: probe, active: b}
@@ -88,5 +96,29 @@ func TestConsoleMovesWhileFrozen(t *testing.T) {
 	}
 	if len(probe.arrived) != 1 || !probe.arrived[0] {
 		t.Errorf("Arrive saw the arriving instance frozen %v, want once, still frozen", probe.arrived)
+	}
+}
+
+// TestFailedThawGivesTheConsoleBack: when the arriving instance cannot be
+// thawed, the one the switch put aside thaws and gets the console back,
+// rather than the console being left to a frozen system.
+func TestFailedThawGivesTheConsoleBack(t *testing.T) {
+	g := groupWithProcess(t)
+	b := &boot{name: "a", group: g}
+	gone := &boot{name: "b", group: &cgroupfs.Group{Path: filepath.Join(t.TempDir(), "no-cgroup")}}
+	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), resident: map[string]*boot{"b": gone}, screens: noScreens{}, active: b}
+	for _, s := range planSwitch("a", false, "b", true) {
+		if err := d.runStep(s, b, gone, "b", "switch"); err != nil {
+			if s != stepResume {
+				t.Fatalf("step %v failed: %v", s, err)
+			}
+			break
+		}
+		if s == stepResume {
+			t.Fatal("the thaw of an instance without a cgroup succeeded")
+		}
+	}
+	if f, _ := g.Frozen(); f || d.active != b || d.resident["a"] != nil {
+		t.Fatalf("after the failed switch, a is frozen %v, active %v, resident %v; want it back in front", f, d.active, d.resident["a"])
 	}
 }

@@ -83,19 +83,31 @@ func (d *Daemon) runStep(s step, b, t *boot, name, why string) error {
 		}
 		return d.park(b, to)
 	case stepResume:
-		return d.resume(t)
+		err := d.resume(t)
+		if err != nil {
+			d.giveBack(b)
+		}
+		return err
 	case stepBoot:
 		err := d.start(name, why)
-		if err != nil && b != nil && d.isResident(b) {
-			// The boot failed after the one in front was put aside: it
-			// comes back rather than leave the console to nobody.
-			if rerr := d.resume(b); rerr != nil {
-				d.log.Error("give the console back after a failed boot", "instance", b.name, "err", rerr)
-			}
+		if err != nil {
+			d.giveBack(b)
 		}
 		return err
 	}
 	return nil
+}
+
+// giveBack resumes b, the instance a transition put aside, when the
+// arriving one failed to thaw or to boot: b comes back rather than leave
+// the console to nobody.
+func (d *Daemon) giveBack(b *boot) {
+	if b == nil || !d.isResident(b) {
+		return
+	}
+	if err := d.resume(b); err != nil {
+		d.log.Error("give the console back after a failed switch", "instance", b.name, "err", err)
+	}
 }
 
 // park switches the console away from b (toward to, the arriving
@@ -135,9 +147,17 @@ func (d *Daemon) resume(t *boot) error {
 		return fmt.Errorf("thaw %s: %w", t.name, err)
 	}
 	d.mu.Lock()
-	delete(d.resident, t.name)
-	d.active = t
+	// Its init may have ended while it was frozen (killed: SIGKILL
+	// reaches frozen tasks), and its boot finished meanwhile.
+	gone := d.resident[t.name] != t
+	if !gone {
+		delete(d.resident, t.name)
+		d.active = t
+	}
 	d.mu.Unlock()
+	if gone {
+		return fmt.Errorf("instance %s ended while resident", t.name)
+	}
 	d.log.Info("state", "instance", t.name, "state", Running, "resumed", true, "took", time.Since(start))
 	return nil
 }

@@ -1,6 +1,7 @@
 package vt
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 )
@@ -96,45 +97,47 @@ func (t *Terminal) CtrlAltSilent(keys ...uint16) bool {
 // SilenceCtrlAlt makes Ctrl+Alt+key do nothing on every VT, for each of
 // keys (evdev key codes below 256), however the chord is held (see
 // ctrlAltTables). It returns the entries it changed, as they were, for
-// Restore; entries that did nothing already are left alone. It stops at
-// the first error, returning what it changed so far.
+// Restore; entries that did nothing already are left alone. An entry it
+// cannot read or set is skipped and named in the error, the others are
+// still done. (The kernel hides and refuses Unicode entries through a
+// descriptor whose VT is not in Unicode mode.)
 func (t *Terminal) SilenceCtrlAlt(keys ...uint16) ([]KeymapEntry, error) {
 	var changed []KeymapEntry
+	var errs []error
 	for _, key := range keys {
 		if key > 255 {
-			return changed, fmt.Errorf("key code %d has no keymap entry", key)
+			errs = append(errs, fmt.Errorf("key code %d has no keymap entry", key))
+			continue
 		}
 		for _, table := range ctrlAltTables() {
 			v, err := t.Keymap(table, uint8(key))
+			if err == nil && v != KeyNothing {
+				err = t.SetKeymap(table, uint8(key), KeyNothing)
+				if err == nil {
+					changed = append(changed, KeymapEntry{Table: table, Key: uint8(key), Value: v})
+				}
+			}
 			if err != nil {
-				return changed, err
+				errs = append(errs, err)
 			}
-			if v == KeyNothing {
-				continue
-			}
-			if err := t.SetKeymap(table, uint8(key), KeyNothing); err != nil {
-				return changed, err
-			}
-			changed = append(changed, KeymapEntry{Table: table, Key: uint8(key), Value: v})
 		}
 	}
-	return changed, nil
+	return changed, errors.Join(errs...)
 }
 
 // Restore puts back keymap entries SilenceCtrlAlt returned, unless
-// something changed them since (a keymap loaded meanwhile wins).
+// something changed them since (a keymap loaded meanwhile wins). Like
+// SilenceCtrlAlt it goes past an entry it cannot put back.
 func (t *Terminal) Restore(entries []KeymapEntry) error {
+	var errs []error
 	for _, e := range entries {
 		v, err := t.Keymap(e.Table, e.Key)
+		if err == nil && v == KeyNothing {
+			err = t.SetKeymap(e.Table, e.Key, e.Value)
+		}
 		if err != nil {
-			return err
-		}
-		if v != KeyNothing {
-			continue
-		}
-		if err := t.SetKeymap(e.Table, e.Key, e.Value); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

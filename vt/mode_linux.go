@@ -104,6 +104,15 @@ func (t *Terminal) SetKeyboardMode(m KeyboardMode) error {
 	return nil
 }
 
+// FlushInput drops what waits in this VT's input queue, typed and not
+// yet read (TCFLSH TCIFLUSH).
+func (t *Terminal) FlushInput() error {
+	if err := t.ioctl(func(fd int) error { return ioctlInt(fd, unix.TCFLSH, unix.TCIFLUSH) }); err != nil {
+		return fmt.Errorf("TCFLSH on %s: %w", t.path, err)
+	}
+	return nil
+}
+
 // SetControlling makes this VT the controlling terminal of the calling
 // process's session (TIOCSCTTY). The caller must be a session leader
 // without a controlling terminal. With steal, a root caller takes the VT

@@ -14,10 +14,10 @@ import (
 // keymap loaded meanwhile lets one press through at most. Safe to call
 // from any goroutine.
 func (m *Manager) TakeChords() {
+	// Held throughout: a GiveBackChords meanwhile must not be undone.
 	m.keymapMu.Lock()
-	off := m.chordsGiven
-	m.keymapMu.Unlock()
-	if len(m.cfg.ChordKeys) == 0 || off {
+	defer m.keymapMu.Unlock()
+	if len(m.cfg.ChordKeys) == 0 || m.chordsGiven {
 		return
 	}
 	tty0, err := vt.Open("/dev/tty0")
@@ -29,14 +29,12 @@ func (m *Manager) TakeChords() {
 		return
 	}
 	changed, err := tty0.SilenceCtrlAlt(m.cfg.ChordKeys...)
-	m.keymapMu.Lock()
 	for _, e := range changed {
 		if m.keymap == nil {
 			m.keymap = map[[2]uint8]vt.KeymapEntry{}
 		}
 		m.keymap[[2]uint8{e.Table, e.Key}] = e
 	}
-	m.keymapMu.Unlock()
 	if err != nil {
 		m.log.Warn("console: the chords may reach the instance in front", "err", err)
 	}

@@ -47,6 +47,7 @@ func TestTakeChords(t *testing.T) {
 	}
 
 	m, _ := newManager(t, &fakeHost{}, Config{ChordKeys: keys})
+	t.Cleanup(m.GiveBackChords) // before the entries above are put back
 	m.TakeChords()
 	if !tty0.CtrlAltSilent(keys...) {
 		t.Fatalf("after TakeChords, Ctrl+Alt+J, PgDn, PgUp are %#x", entries())

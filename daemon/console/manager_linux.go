@@ -74,7 +74,7 @@ const (
 // Manager runs the host shell. Its transitions (open, close) never
 // overlap: a transition marks its phase under the Manager's lock, then
 // works without it. The locking rule: the Manager's lock is held only to
-// read and change the phase, never across a Host call, a VT switch or a
+// read and change the phase and lastLeft, never across a Host call, a VT switch or a
 // wait, so a caller may hold its own locks while calling EndShell and the
 // Host may take those same locks.
 type Manager struct {
@@ -89,6 +89,9 @@ type Manager struct {
 	// nextHome is the VT the shell's end switches to instead of HomeVT:
 	// an instance that got the console by `switch` while the shell had it.
 	nextHome int
+	// lastLeft is, by VT, the instance that last left the console from it
+	// (Leave): whose keys wait in its input queue.
+	lastLeft map[int]string
 
 	keymapMu sync.Mutex
 	// keymap holds the entries TakeChords changed, as they were, by table
@@ -103,7 +106,7 @@ func New(host Host, log *slog.Logger, cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{host: host, log: log, cfg: cfg.withDefaults()}
+	return &Manager{host: host, log: log, cfg: cfg.withDefaults(), lastLeft: map[int]string{}}
 }
 
 // Chord is the hotkey. If the shell lives, it brings the shell's VT to

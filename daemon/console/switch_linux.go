@@ -33,6 +33,16 @@ type Screen struct {
 // that before freezing, and its VT is in front.
 func (m *Manager) Leave(name string, to *Screen) *Screen {
 	m.TakeChords()
+	s := m.leave(name, to)
+	if s != nil {
+		m.mu.Lock()
+		m.lastLeft[s.VT] = name
+		m.mu.Unlock()
+	}
+	return s
+}
+
+func (m *Manager) leave(name string, to *Screen) *Screen {
 	tty0, err := vt.Open("/dev/tty0")
 	if err != nil {
 		m.log.Warn("console: no VTs; the console does not move", "instance", name, "err", err)
@@ -82,7 +92,8 @@ func (m *Manager) Leave(name string, to *Screen) *Screen {
 // before its thaw (the daemon's order): the keyboard and display mode of
 // its VT, what the VT showed, then brings the VT to front, so a display
 // server holding it is sent the acquire signal, which it takes as it
-// thaws. s nil (a boot) changes nothing. With the host shell
+// thaws. Keys typed on the VT for it before it left are kept; keys
+// another system left there since are dropped. s nil (a boot) changes nothing. With the host shell
 // open, the VT comes to front when the shell ends, instead of HomeVT.
 func (m *Manager) Arrive(name string, s *Screen) {
 	if s == nil {
@@ -95,6 +106,18 @@ func (m *Manager) Arrive(name string, s *Screen) {
 		return
 	}
 	defer term.Close()
+	// What is typed on a VT waits in its input queue for whoever reads it
+	// next. Keys typed for another system, which left this VT since this
+	// one did (two systems on tty1), are not this one's: a half-typed
+	// password must not reach another system's login.
+	m.mu.Lock()
+	mine := m.lastLeft[s.VT] == name
+	m.mu.Unlock()
+	if !mine {
+		if err := term.FlushInput(); err != nil {
+			m.log.Warn("console: empty the keys another system left", "instance", name, "vt", s.VT, "err", err)
+		}
+	}
 	// Setting a keyboard mode flushes the VT's input queue
 	// (drivers/tty/vt/vt_ioctl.c, KDSKBMODE): only one another system
 	// changed is set, so keys typed ahead for the instance and still

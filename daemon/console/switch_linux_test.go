@@ -32,6 +32,21 @@ func switchVTs(t *testing.T) {
 	t.Cleanup(reset)
 }
 
+// frontVT opens VT n, brings it to front and returns it, closed when
+// the test ends.
+func frontVT(t *testing.T, n int) *vt.Terminal {
+	t.Helper()
+	term, err := vt.OpenVT(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { term.Close() })
+	if err := term.Activate(n, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return term
+}
+
 // expectLine waits for the holder to say want.
 func expectLine(t *testing.T, r *os.File, want string) {
 	t.Helper()
@@ -69,14 +84,7 @@ func TestSwitchMovesTheConsole(t *testing.T) {
 	m, _ := newManager(t, &fakeHost{}, Config{ReleaseTimeout: 2 * time.Second})
 	events := startHolderReporting(t, vtA, false, true)
 	defer events.Close()
-	termA, err := vt.OpenVT(vtA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer termA.Close()
-	if err := termA.Activate(vtA, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	termA := frontVT(t, vtA)
 	expectLine(t, events, "acquire")
 	if err := termA.SetKeyboardMode(vt.KeyboardOff); err != nil {
 		t.Fatal(err)
@@ -190,31 +198,50 @@ func TestSwitchWithTheShellOpen(t *testing.T) {
 
 // TestArriveKeepsTypedAhead: keys typed for an instance and not yet read
 // when it left are still there to read when it arrives again (a keyboard
-// mode set anew would flush them), and a keyboard mode another system
-// changed meanwhile is put back.
+// mode set anew would flush them); keys another instance left on a VT
+// they share are not (a half-typed password must not reach another
+// system); a keyboard mode another system changed meanwhile is put back.
 func TestArriveKeepsTypedAhead(t *testing.T) {
 	switchVTs(t)
 	m, _ := newManager(t, &fakeHost{}, Config{})
+	termB := frontVT(t, vtB)
 	fd, err := unix.Open(vt.Path(vtB), unix.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	typeOn(t, fd, "make install\n")
-	m.Arrive("b", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
-	if n, err := unix.IoctlGetInt(fd, unix.TIOCINQ); err != nil || n != len("make install\n") {
-		t.Fatalf("after b arrived, %d bytes wait on its VT (%v), want the %d typed ahead", n, err, len("make install\n"))
+	queued := func() int {
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 
-	termB, err := vt.OpenVT(vtB)
-	if err != nil {
-		t.Fatal(err)
+	typeOn(t, fd, "make install\n")
+	sB := m.Leave("b", &Screen{VT: vtA})
+	if sB == nil || sB.VT != vtB {
+		t.Fatalf("b left as %+v, want VT %d", sB, vtB)
 	}
-	defer termB.Close()
+	m.Arrive("b", sB)
+	if n := queued(); n != len("make install\n") {
+		t.Fatalf("after b arrived, %d bytes wait on its VT, want the %d typed ahead", n, len("make install\n"))
+	}
+
+	// b leaves again, a password half typed for it; c, on the same VT,
+	// arrives.
+	termB.FlushInput()
+	typeOn(t, fd, "hunter2\n")
+	m.Leave("b", &Screen{VT: vtB})
+	m.Arrive("c", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
+	if n := queued(); n != 0 {
+		t.Fatalf("after c arrived on b's VT, %d bytes b's user typed wait for c", n)
+	}
+
 	termB.SetKeyboardMode(vt.KeyboardXlate)
-	m.Arrive("b", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
+	m.Arrive("c", &Screen{VT: vtB, Keyboard: vt.KeyboardUnicode})
 	if kb, _ := vtModes(t, vtB); kb != vt.KeyboardUnicode {
-		t.Fatalf("b's VT: keyboard %d, want Unicode put back", kb)
+		t.Fatalf("c's VT: keyboard %d, want Unicode put back", kb)
 	}
 }
 
