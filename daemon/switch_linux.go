@@ -132,11 +132,9 @@ func (d *Daemon) park(b *boot, to any) error {
 }
 
 // resume gives the resident t the console and thaws it. The console is
-// put back while t is still frozen: nothing t draws can race the restore
-// of its screen, and the repaint does not wait for the CPU behind all
-// that t does as it wakes (on a machine of one CPU, most of a switch). A
-// display server holding t's VT gets the kernel's acquire signal as it
-// thaws, and reacquires then.
+// put back while t is still frozen, so nothing t draws as it wakes races
+// the restore of its screen. A display server holding t's VT gets the
+// kernel's acquire signal as it thaws, and reacquires then.
 func (d *Daemon) resume(t *boot) error {
 	start := time.Now()
 	d.mu.Lock()

@@ -64,13 +64,13 @@ type keyboard struct {
 // NewChord returns a chord with no keys held and the given debounce time.
 func NewChord(debounce time.Duration) *Chord {
 	return &Chord{debounce: debounce, devices: map[string]*keyboard{},
-		keys: map[uint16]Action{keyJ: Fire}, last: map[uint16]time.Duration{}}
+		keys: map[uint16]Action{ShellKey: Fire}, last: map[uint16]time.Duration{}}
 }
 
 // Bind makes Ctrl+Alt+key answer a (Next or Previous). Ctrl+Alt+J keeps
 // its meaning: binding J is ignored.
 func (c *Chord) Bind(key uint16, a Action) {
-	if key != keyJ {
+	if key != ShellKey {
 		c.keys[key] = a
 	}
 }

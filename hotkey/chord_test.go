@@ -184,7 +184,7 @@ var chordScripts = []struct{ name, script string }{
 var keyNames = map[string]uint16{
 	"LEFTCTRL": keyLeftCtrl, "RIGHTCTRL": keyRightCtrl,
 	"LEFTALT": keyLeftAlt, "RIGHTALT": keyRightAlt,
-	"J": keyJ, "K": 37, "PAGEDOWN": 109, "PAGEUP": 104,
+	"J": ShellKey, "K": 37, "PAGEDOWN": 109, "PAGEUP": 104,
 }
 
 var keyValues = map[string]int32{"up": keyUp, "down": keyDown, "repeat": keyRepeat}
@@ -212,7 +212,7 @@ func run(t *testing.T, steps []step, streams map[string]*bytes.Buffer) {
 	c := NewChord(DefaultDebounce)
 	c.Bind(keyNames["PAGEDOWN"], Next)
 	c.Bind(keyNames["PAGEUP"], Previous)
-	c.Bind(keyJ, Next) // ignored: J stays the host shell's
+	c.Bind(ShellKey, Next) // ignored: J stays the host shell's
 	dec := map[string]*Decoder{}
 	for dev, s := range streams {
 		dec[dev] = NewDecoder(s)
@@ -346,7 +346,7 @@ func TestForgetDropsHeldKeys(t *testing.T) {
 	c.Feed("a", Event{Type: evKey, Code: keyLeftCtrl, Value: keyDown})
 	c.Feed("b", Event{Type: evKey, Code: keyLeftAlt, Value: keyDown})
 	c.Forget("a")
-	if got := c.Feed("b", Event{Time: time.Second, Type: evKey, Code: keyJ, Value: keyDown}); got != None {
+	if got := c.Feed("b", Event{Time: time.Second, Type: evKey, Code: ShellKey, Value: keyDown}); got != None {
 		t.Fatalf("J after the Ctrl keyboard was removed: %v, want None", got)
 	}
 }
@@ -354,7 +354,7 @@ func TestForgetDropsHeldKeys(t *testing.T) {
 func TestSeedHoldsModifiers(t *testing.T) {
 	c := NewChord(DefaultDebounce)
 	c.Seed("a", keyBitmap(t, []string{"RIGHTCTRL", "LEFTALT", "K"}))
-	if got := c.Feed("a", Event{Type: evKey, Code: keyJ, Value: keyDown}); got != Fire {
+	if got := c.Feed("a", Event{Type: evKey, Code: ShellKey, Value: keyDown}); got != Fire {
 		t.Fatalf("J with seeded Ctrl+Alt: %v, want Fire", got)
 	}
 }
@@ -374,7 +374,7 @@ func TestDecoderLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Event{Time: 1700000000*time.Second + 250*time.Millisecond, Type: evKey, Code: keyJ, Value: 1}
+	want := Event{Time: 1700000000*time.Second + 250*time.Millisecond, Type: evKey, Code: ShellKey, Value: 1}
 	if ev != want {
 		t.Fatalf("decoded %+v, want %+v", ev, want)
 	}
@@ -384,7 +384,7 @@ func TestDecoderLayout(t *testing.T) {
 }
 
 func TestDecoderTruncated(t *testing.T) {
-	raw := AppendEvent(nil, Event{Type: evKey, Code: keyJ, Value: 1})
+	raw := AppendEvent(nil, Event{Type: evKey, Code: ShellKey, Value: 1})
 	d := NewDecoder(bytes.NewReader(raw[:EventSize-3]))
 	if _, err := d.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated record: %v, want io.ErrUnexpectedEOF", err)

@@ -14,7 +14,6 @@ const (
 	keyRightCtrl = 97  // KEY_RIGHTCTRL
 	keyLeftAlt   = 56  // KEY_LEFTALT
 	keyRightAlt  = 100 // KEY_RIGHTALT
-	keyJ         = ShellKey
 
 	keyMax = 0x2ff // KEY_MAX
 	evMax  = 0x1f  // EV_MAX

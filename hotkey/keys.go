@@ -39,7 +39,7 @@ func ParseChord(s string) (uint16, error) {
 	default:
 		return 0, fmt.Errorf("chord %q: no key %q; use a letter, a digit, pagedown, pageup, home, end, the arrows, tab, space, insert, delete or f1-f12", s, key)
 	}
-	if code == keyJ {
+	if code == ShellKey {
 		return 0, fmt.Errorf("chord %q: Ctrl+Alt+J is the host shell's; choose another key", s)
 	}
 	return code, nil

@@ -178,7 +178,7 @@ func TestWatchHotplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.plug("event0")
-	f.press("event0", 1.0, change{keyLeftCtrl, keyDown}, change{keyLeftAlt, keyDown}, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event0", 1.0, change{keyLeftCtrl, keyDown}, change{keyLeftAlt, keyDown}, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	f.expectFire("chord on one keyboard")
 
 	// Not keyboards: event1 is refused by the classifier, mouse0 is never
@@ -193,18 +193,18 @@ func TestWatchHotplug(t *testing.T) {
 	f.plug("event2")
 	f.press("event0", 2.0, change{keyLeftAlt, keyUp})
 	f.expectNoFire("Alt released")
-	f.press("event2", 2.1, change{keyRightAlt, keyDown}, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event2", 2.1, change{keyRightAlt, keyDown}, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	f.expectFire("chord across two keyboards")
 
 	f.press("event0", 3.0, change{keyLeftCtrl, keyUp})
 	f.plug("event3", keyRightCtrl)
-	f.press("event2", 3.1, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event2", 3.1, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	f.expectFire("Ctrl held when the keyboard was plugged in")
 
 	f.unplug("event3")
-	f.press("event2", 4.0, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event2", 4.0, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	// J on the device that has just pressed Ctrl, so the order is certain.
-	f.press("event0", 5.0, change{keyLeftCtrl, keyDown}, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event0", 5.0, change{keyLeftCtrl, keyDown}, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	f.expectFire("chord after unplug")
 	f.expectNoFire("Ctrl of an unplugged keyboard")
 
@@ -219,7 +219,7 @@ func TestWatchHotplug(t *testing.T) {
 	drop = AppendEvent(drop, Event{Time: 6 * time.Second, Type: evSyn, Code: synReport})
 	f.write("event0", drop)
 	f.expectLog("keyboard events dropped")
-	f.press("event0", 6.1, change{keyJ, keyDown})
+	f.press("event0", 6.1, change{ShellKey, keyDown})
 	f.expectFire("chord with the keys read again after SYN_DROPPED")
 
 	for name := range f.writers {
@@ -234,7 +234,7 @@ func TestWatchHotplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.plug("event5", keyLeftCtrl, keyRightAlt)
-	f.press("event5", 7.0, change{keyJ, keyDown})
+	f.press("event5", 7.0, change{ShellKey, keyDown})
 	f.expectFire("chord after the directory came back")
 
 	unix.Close(f.writers["event5"])
@@ -368,7 +368,7 @@ func TestWatchCycle(t *testing.T) {
 			t.Fatalf("cycle %d: not reported", i)
 		}
 	}
-	f.press("event5", 9.0, change{keyJ, keyDown}, change{keyJ, keyUp})
+	f.press("event5", 9.0, change{ShellKey, keyDown}, change{ShellKey, keyUp})
 	f.expectFire("Ctrl+Alt+J beside the cycling chords")
 	f.expectNoFire("one fire for one J")
 }

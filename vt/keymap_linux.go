@@ -32,13 +32,6 @@ const (
 	KeyNothing = 0x0200
 )
 
-// kbEntry is struct kbentry of linux/kd.h.
-type kbEntry struct {
-	Table uint8
-	Index uint8
-	Value uint16
-}
-
 // ctrlAltTables are the keymap tables a Ctrl+Alt chord can be pressed
 // in: either Control (a keymap may tell left and right apart), either Alt
 // (the right one is AltGr in most keymaps) or both, with or without
@@ -55,7 +48,8 @@ func ctrlAltTables() []uint8 {
 	return tables
 }
 
-// KeymapEntry is one entry of the kernel's keymap.
+// KeymapEntry is one entry of the kernel's keymap, laid out as struct
+// kbentry of linux/kd.h (KDGKBENT and KDSKBENT take it).
 type KeymapEntry struct {
 	Table, Key uint8
 	Value      uint16
@@ -63,7 +57,7 @@ type KeymapEntry struct {
 
 // Keymap returns the entry of key (an evdev key code below 256) in table.
 func (t *Terminal) Keymap(table, key uint8) (uint16, error) {
-	e := kbEntry{Table: table, Index: key}
+	e := KeymapEntry{Table: table, Key: key}
 	if err := t.ioctl(func(fd int) error { return ioctlPtr(fd, kdGKBEnt, unsafe.Pointer(&e)) }); err != nil {
 		return 0, fmt.Errorf("KDGKBENT %d/%d on %s: %w", table, key, t.path, err)
 	}
@@ -72,7 +66,7 @@ func (t *Terminal) Keymap(table, key uint8) (uint16, error) {
 
 // SetKeymap sets the entry of key in table.
 func (t *Terminal) SetKeymap(table, key uint8, value uint16) error {
-	e := kbEntry{Table: table, Index: key, Value: value}
+	e := KeymapEntry{Table: table, Key: key, Value: value}
 	if err := t.ioctl(func(fd int) error { return ioctlPtr(fd, kdSKBEnt, unsafe.Pointer(&e)) }); err != nil {
 		return fmt.Errorf("KDSKBENT %d/%d on %s: %w", table, key, t.path, err)
 	}

@@ -74,9 +74,9 @@ const (
 // Manager runs the host shell. Its transitions (open, close) never
 // overlap: a transition marks its phase under the Manager's lock, then
 // works without it. The locking rule: the Manager's lock is held only to
-// read and change the phase and lastLeft, never across a Host call, a VT switch or a
-// wait, so a caller may hold its own locks while calling EndShell and the
-// Host may take those same locks.
+// read and change the phase and lastLeft, never across a Host call, a VT
+// switch or a wait, so a caller may hold its own locks while calling
+// EndShell and the Host may take those same locks.
 type Manager struct {
 	host Host
 	log  *slog.Logger

@@ -93,8 +93,9 @@ func (m *Manager) leave(name string, to *Screen) *Screen {
 // its VT, what the VT showed, then brings the VT to front, so a display
 // server holding it is sent the acquire signal, which it takes as it
 // thaws. Keys typed on the VT for it before it left are kept; keys
-// another system left there since are dropped. s nil (a boot) changes nothing. With the host shell
-// open, the VT comes to front when the shell ends, instead of HomeVT.
+// another system left there since are dropped. s nil (a boot) changes
+// nothing. With the host shell open, the VT comes to front when the shell
+// ends, instead of HomeVT.
 func (m *Manager) Arrive(name string, s *Screen) {
 	if s == nil {
 		return
