@@ -153,16 +153,23 @@ func median(ds []time.Duration) time.Duration {
 // and reads its screen every 2 ms until "AkZ" shows: bash ran the line,
 // which a frozen bash cannot do. It answers the seconds from "start"
 // until then and until the command returned, or "none" after 30 s.
-const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
+const answerScript = perlCommon +
+	`while (defined($l = <G>)) { chomp $l; if ($l eq "start") { $t0 = now(); print "ok\n"; next } ` +
+	`$t1 = now(); ($t, $v, $k) = target($l); type_on($t, "echo A\$(($k))Z\n"); wait_screen($v, "A${k}Z", now() + 30); ` +
+	`printf "%.6f %.6f\n", now() - $t0, $t1 - $t0 }`
+
+// perlCommon is what answerScript and chordScript share: the clock
+// (CLOCK_MONOTONIC), the fds, and three subs: target says the VT and
+// screen of "NAME K" and K; type_on types a line on a VT (TIOCSTI, as the
+// keyboard would); wait_screen reads a screen every 2 ms until it shows a
+// text, or answers "none" and ends the script at a deadline.
+const perlCommon = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
 	`open(TA, "<&=8") or die $!; open(TB, "<&=9") or die $!; open(VA, "<&=3") or die $!; open(VB, "<&=6") or die $!; ` +
 	`open(G, "<&=4") or die $!; open(D, ">&=5") or die $!; select(D); $| = 1; ` +
-	`while (defined($l = <G>)) { chomp $l; if ($l eq "start") { $t0 = now(); print "ok\n"; next } ` +
-	`$t1 = now(); ($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
-	`for $c (split //, "echo A\$(($k))Z\n") { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } ` +
-	`$end = now() + 30; ` +
-	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "A${k}Z") >= 0; ` +
-	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
-	`printf "%.6f %.6f\n", now() - $t0, $t1 - $t0 }`
+	`sub target { my ($name, $k) = split / /, $_[0]; $name eq "a" ? (*TA, *VA, $k) : (*TB, *VB, $k) } ` +
+	`sub type_on { my ($t, $line) = @_; for my $c (split //, $line) { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } } ` +
+	`sub wait_screen { my ($v, $text, $end) = @_; my $scr; while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); return if index($scr, $text) >= 0; ` +
+	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } } `
 
 // chordScript is the perl that times a switch by the cycling chord until
 // the arriving instance's console answers, with the fds of answerScript
@@ -174,20 +181,15 @@ const answerScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or d
 // screen every 2 ms until "CkZ" shows. It answers the seconds from the
 // key's press, as the kernel stamped it (CLOCK_MONOTONIC, set with
 // EVIOCSCLOCKID), until then, or "none" after 30 s. "quit" ends it.
-const chordScript = `sub now { my $t = "\0" x 16; syscall(228, 1, $t) == 0 or die "clock_gettime: $!"; my ($s, $n) = unpack("q q", $t); $s + $n / 1e9 } ` +
-	`open(TA, "<&=8") or die $!; open(TB, "<&=9") or die $!; open(VA, "<&=3") or die $!; open(VB, "<&=6") or die $!; open(KB, "<&=7") or die $!; ` +
-	`$clock = pack("i", 1); ioctl(KB, 0x400445a0, $clock) or die "EVIOCSCLOCKID: $!"; ` +
-	`open(G, "<&=4") or die $!; open(D, ">&=5") or die $!; select(D); $| = 1; ` +
-	`while (defined($l = <G>)) { chomp $l; last if $l eq "quit"; ($name, $k) = split / /, $l; ($t, $v) = $name eq "a" ? (*TA, *VA) : (*TB, *VB); ` +
-	`for $c (split //, "echo C\$(($k))Z\n") { ioctl($t, 0x5412, $c) or die "TIOCSTI: $!" } ` +
+const chordScript = perlCommon +
+	`open(KB, "<&=7") or die $!; $clock = pack("i", 1); ioctl(KB, 0x400445a0, $clock) or die "EVIOCSCLOCKID: $!"; ` +
+	`while (defined($l = <G>)) { chomp $l; last if $l eq "quit"; ($t, $v, $k) = target($l); type_on($t, "echo C\$(($k))Z\n"); ` +
 	`print "typed\n"; $end = now() + 30; $t1 = 0; ` +
 	`while (!$t1) { $in = ""; vec($in, fileno(KB), 1) = 1; $left = $end - now(); ` +
 	`if ($left <= 0 || select($in, undef, undef, $left) <= 0) { print "none\n"; exit 1 } sysread(KB, $evs, 24 * 64) or die "read the keyboard: $!"; ` +
 	`for ($i = 0; $i + 24 <= length($evs); $i += 24) { ($s, $us, $type, $code, $val) = unpack("q q S S l", substr($evs, $i, 24)); ` +
 	`$t1 = $s + $us / 1e6 if $type == 1 && $code == 109 && $val == 1 } } ` +
-	`while (1) { sysseek($v, 0, 0); sysread($v, $scr, 65536); last if index($scr, "C${k}Z") >= 0; ` +
-	`if (now() > $end) { print "none\n"; exit 1 } select(undef, undef, undef, 0.002) } ` +
-	`printf "%.6f\n", now() - $t1 }`
+	`wait_screen($v, "C${k}Z", $end); printf "%.6f\n", now() - $t1 }`
 
 // chordAnswers times 10 switches by the cycling chord (b in front, each
 // instance with a bash on its VT) with chordScript: the host types the
